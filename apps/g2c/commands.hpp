@@ -1,0 +1,21 @@
+#pragma once
+// Each g2c subcommand lives in its own cmd_<name>.cpp and registers itself on the root CLI11 app.
+// Commands parse arguments and print; model logic stays in the libraries.
+#include <CLI/CLI.hpp>
+
+#include <string>
+
+namespace g2c::app {
+
+// Set by a command's callback; main returns it.
+extern int g_exit_code;
+
+// $G2C_MODELS_DIR, else ../shared/models relative to the repository root when it exists, else "".
+std::string models_dir();
+// A model argument: an existing path as is, else looked up in models_dir().
+std::string resolve_model_path(const std::string& arg);
+
+void register_info(CLI::App& app);
+void register_tokenize(CLI::App& app);
+
+}  // namespace g2c::app

@@ -1,0 +1,57 @@
+// The g2c command: one subcommand per file; errors become one line on stderr and a non-zero exit.
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include "commands.hpp"
+#include "g2c/core/error.hpp"
+
+#ifndef G2C_SOURCE_ROOT
+#define G2C_SOURCE_ROOT "."
+#endif
+
+namespace g2c::app {
+
+int g_exit_code = 0;
+
+std::string models_dir() {
+  if (const char* env = std::getenv("G2C_MODELS_DIR"); env && *env) return env;
+  std::filesystem::path p = std::filesystem::path(G2C_SOURCE_ROOT) / ".." / "shared" / "models";
+  std::error_code ec;
+  if (std::filesystem::is_directory(p, ec)) return std::filesystem::weakly_canonical(p, ec).string();
+  return "";
+}
+
+std::string resolve_model_path(const std::string& arg) {
+  std::error_code ec;
+  if (std::filesystem::exists(arg, ec)) return arg;
+  std::string dir = models_dir();
+  if (!dir.empty()) {
+    auto p = std::filesystem::path(dir) / arg;
+    if (std::filesystem::exists(p, ec)) return p.string();
+  }
+  throw IoError("model '" + arg + "' not found (looked at ./" + arg +
+                (dir.empty() ? std::string() : " and " + dir + "/" + arg) + ")");
+}
+
+}  // namespace g2c::app
+
+int main(int argc, char** argv) {
+  CLI::App app{"g2c: frozen LLM weights as a service: one Backend interface, honest benchmarks, a fast local engine"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "g2c 0.1.0");
+  g2c::app::register_info(app);
+  g2c::app::register_tokenize(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const g2c::Error& e) {
+    std::fprintf(stderr, "g2c: error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "g2c: error: %s\n", e.what());
+    return 1;
+  }
+  return g2c::app::g_exit_code;
+}

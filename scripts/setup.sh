@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs g2c's build and test dependencies (Debian 12 packages). Idempotent: quiet when all are present.
+set -euo pipefail
+PKGS=(build-essential cmake ninja-build pkg-config
+      nlohmann-json3-dev libcpp-httplib-dev libcli11-dev libfmt-dev
+      libgtest-dev libgmock-dev libbenchmark-dev libpcre2-dev)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
+echo "setup: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,29 @@
+#pragma once
+// CPU feature detection from CPUID (and XGETBV for OS-enabled AVX/AVX-512 state).
+#include <string>
+
+namespace g2c {
+
+struct CpuFeatures {
+  bool sse42 = false;
+  bool avx = false;
+  bool avx2 = false;
+  bool fma = false;
+  bool f16c = false;
+  bool avx512f = false;
+  bool avx512bw = false;
+  bool avx512vl = false;
+  bool avx512vnni = false;
+  bool avx512bf16 = false;
+  std::string brand;        // e.g. "AMD EPYC 9654 96-Core Processor"
+  int logical_cores = 0;    // online logical CPUs
+  int physical_cores = 0;   // distinct (package, core) pairs from sysfs; falls back to logical
+
+  // "AVX2 FMA F16C AVX512F ..." in a fixed order, only the features present.
+  std::string to_string() const;
+};
+
+// Detected once per process, then cached.
+const CpuFeatures& cpu_features();
+
+}  // namespace g2c

@@ -1,0 +1,45 @@
+#pragma once
+// A persistent pool: the threads start once and sleep between calls, so a forward pass pays a wake-up,
+// not a thread creation, per parallel region. The calling thread is worker 0 and does its share.
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace g2c {
+
+class ThreadPool {
+ public:
+  // `n_threads` workers in total, the caller included; <= 0 means physical cores.
+  explicit ThreadPool(int n_threads = 0);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int size() const { return n_threads_; }
+  // Calls fn(ith, nth) once on each of the nth = size() workers and returns when all are done.
+  // One run at a time per pool (the forward pass of one Context).
+  void run(const std::function<void(int ith, int nth)>& fn);
+  // Splits [0, n) into size() contiguous chunks of near-equal length (a fixed split: the same n and
+  // pool size give the same chunks, so results never depend on timing) and calls fn(begin, end) for
+  // each non-empty chunk.
+  void parallel_for(std::int64_t n, const std::function<void(std::int64_t begin, std::int64_t end)>& fn);
+
+ private:
+  void worker(int ith);
+
+  int n_threads_ = 1;
+  std::vector<std::thread> threads_;
+  std::mutex mu_;
+  std::condition_variable start_cv_;
+  std::condition_variable done_cv_;
+  const std::function<void(int, int)>* job_ = nullptr;
+  std::uint64_t generation_ = 0;
+  int pending_ = 0;
+  bool stop_ = false;
+};
+
+}  // namespace g2c
