@@ -32,7 +32,6 @@ test-asan: setup
 
 fuzz: setup
 	@cmake --preset fuzz >/dev/null
-	@cmake --build build/fuzz -j$(JOBS)
 	@bash fuzz/run.sh build/fuzz
 
 clean:

@@ -17,5 +17,10 @@ std::string resolve_model_path(const std::string& arg);
 
 void register_info(CLI::App& app);
 void register_tokenize(CLI::App& app);
+void register_run(CLI::App& app);
+void register_logits(CLI::App& app);
+void register_perplexity(CLI::App& app);
+void register_bench(CLI::App& app);
+void register_quantize(CLI::App& app);
 
 }  // namespace g2c::app

@@ -42,6 +42,11 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "g2c 0.1.0");
   g2c::app::register_info(app);
   g2c::app::register_tokenize(app);
+  g2c::app::register_run(app);
+  g2c::app::register_logits(app);
+  g2c::app::register_perplexity(app);
+  g2c::app::register_bench(app);
+  g2c::app::register_quantize(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "g2c/core/error.hpp"
+#include "g2c/core/mmap.hpp"
 #include "g2c/gguf/gguf.hpp"
 
 namespace g2c::gguf {
@@ -156,6 +157,45 @@ TEST(GgufWriter, RefusesBadTensors) {
   w.add_tensor("x", GgmlType::Q4_0, ne2, std::vector<std::uint8_t>(18));
   EXPECT_THROW(w.add_tensor("x", GgmlType::Q4_0, ne2, std::vector<std::uint8_t>(18)), InvalidArgument);
   EXPECT_THROW(Writer(3), InvalidArgument);
+}
+
+// write(path, fill): streamed tensors are produced at write time; the file is byte-identical to the
+// in-memory writer's, a throwing fill leaves neither the file nor a temporary behind.
+TEST(GgufWriter, StreamedWriteMatchesInMemory) {
+  auto dir = std::filesystem::temp_directory_path() / ("g2c_gguf_st_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto path = (dir / "s.gguf").string();
+  for (std::uint32_t alignment : {32u, 64u, 1u}) {
+    Writer mem = make_writer(alignment);
+    std::vector<std::int64_t> ne{64, 3};
+    const auto a = bytes_of(64 / 32 * 18 * 3, 5);   // Q4_0 [3][64]
+    const auto b = bytes_of(7 * 4, 9);              // F32 [7]
+    mem.add_tensor("st.a", GgmlType::Q4_0, ne, a);
+    mem.add_tensor("st.b", GgmlType::F32, std::vector<std::int64_t>{7}, b);
+
+    Writer st = make_writer(alignment);
+    st.add_tensor_streamed("st.a", GgmlType::Q4_0, ne);
+    st.add_tensor_streamed("st.b", GgmlType::F32, std::vector<std::int64_t>{7});
+    EXPECT_THROW(st.to_bytes(), InvalidArgument);
+    std::vector<std::string> order;
+    st.write(path, [&](const TensorInfo& info, std::span<std::uint8_t> out) {
+      order.push_back(info.name);
+      const auto& src = info.name == "st.a" ? a : b;
+      ASSERT_EQ(out.size(), src.size());
+      std::memcpy(out.data(), src.data(), src.size());
+    });
+    EXPECT_EQ(order, (std::vector<std::string>{"st.a", "st.b"}));
+    EXPECT_EQ(read_file(path), std::string(reinterpret_cast<const char*>(mem.to_bytes().data()), mem.to_bytes().size()))
+        << "alignment " << alignment;
+  }
+  std::filesystem::remove(path);
+  Writer bad;
+  bad.add_tensor_streamed("x", GgmlType::F32, std::vector<std::int64_t>{4});
+  EXPECT_THROW(bad.write(path, [](const TensorInfo&, std::span<std::uint8_t>) { throw IoError("boom"); }), IoError);
+  int n = 0;
+  for (auto& e : std::filesystem::directory_iterator(dir)) (void)e, ++n;
+  EXPECT_EQ(n, 0);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

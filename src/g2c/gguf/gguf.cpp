@@ -4,8 +4,12 @@
 
 #include <algorithm>
 #include <bit>
+#include <cerrno>
 #include <cstring>
 #include <limits>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "g2c/core/error.hpp"
 
@@ -613,8 +617,8 @@ void Writer::remove(const std::string& key) {
   kvs_.erase(std::remove_if(kvs_.begin(), kvs_.end(), [&](const KeyValue& kv) { return kv.key == key; }), kvs_.end());
 }
 
-void Writer::add_tensor(const std::string& name, GgmlType type, std::span<const std::int64_t> ne,
-                        std::span<const std::uint8_t> data) {
+Writer::PendingTensor Writer::make_pending(const std::string& name, GgmlType type,
+                                          std::span<const std::int64_t> ne) const {
   if (name.empty() || name.size() >= 64)
     throw InvalidArgument(fmt::format("tensor name '{}' must be 1 to 63 bytes", name));
   for (const auto& t : tensors_)
@@ -633,12 +637,23 @@ void Writer::add_tensor(const std::string& name, GgmlType type, std::span<const 
   if (p.info.ne[0] % tr.block_size != 0)
     throw InvalidArgument(fmt::format("tensor '{}': row length {} is not a multiple of the {} block size {}", name,
                                       p.info.ne[0], tr.name, tr.block_size));
-  std::uint64_t bytes = static_cast<std::uint64_t>(p.info.n_elements()) / tr.block_size * tr.type_size;
-  if (bytes != data.size())
-    throw InvalidArgument(fmt::format("tensor '{}': {} {} needs {} bytes, got {}", name, tr.name,
-                                      p.info.shape_string(), bytes, data.size()));
-  p.info.n_bytes = bytes;
+  p.info.n_bytes = static_cast<std::uint64_t>(p.info.n_elements()) / tr.block_size * tr.type_size;
+  return p;
+}
+
+void Writer::add_tensor(const std::string& name, GgmlType type, std::span<const std::int64_t> ne,
+                        std::span<const std::uint8_t> data) {
+  PendingTensor p = make_pending(name, type, ne);
+  if (p.info.n_bytes != data.size())
+    throw InvalidArgument(fmt::format("tensor '{}': {} {} needs {} bytes, got {}", name, type_name(type),
+                                      p.info.shape_string(), p.info.n_bytes, data.size()));
   p.data.assign(data.begin(), data.end());
+  tensors_.push_back(std::move(p));
+}
+
+void Writer::add_tensor_streamed(const std::string& name, GgmlType type, std::span<const std::int64_t> ne) {
+  PendingTensor p = make_pending(name, type, ne);
+  p.streamed = true;
   tensors_.push_back(std::move(p));
 }
 
@@ -658,7 +673,7 @@ void pad_to(std::vector<std::uint8_t>& out, std::size_t align) {
 }
 }  // namespace
 
-std::vector<std::uint8_t> Writer::to_bytes() const {
+std::vector<std::uint8_t> Writer::header_bytes() const {
   std::vector<std::uint8_t> out;
   put<std::uint32_t>(out, kMagic);
   put<std::uint32_t>(out, 3);
@@ -697,6 +712,14 @@ std::vector<std::uint8_t> Writer::to_bytes() const {
     offset += (t.info.n_bytes + alignment_ - 1) / alignment_ * alignment_;
   }
   pad_to(out, alignment_);
+  return out;
+}
+
+std::vector<std::uint8_t> Writer::to_bytes() const {
+  for (const auto& t : tensors_)
+    if (t.streamed)
+      throw InvalidArgument(fmt::format("tensor '{}' is streamed: write it with write(path, fill)", t.info.name));
+  std::vector<std::uint8_t> out = header_bytes();
   for (const auto& t : tensors_) {
     out.insert(out.end(), t.data.begin(), t.data.end());
     pad_to(out, alignment_);
@@ -705,5 +728,71 @@ std::vector<std::uint8_t> Writer::to_bytes() const {
 }
 
 void Writer::write(const std::string& path) const { write_file_atomic(path, to_bytes()); }
+
+namespace {
+// A file under `path.tmp.<pid>` that is removed unless commit() renamed it over `path`.
+class TempFile {
+ public:
+  explicit TempFile(std::string path) : path_(std::move(path)), tmp_(path_ + ".tmp." + std::to_string(::getpid())) {
+    fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw IoError(fmt::format("cannot create {}: {}", tmp_, std::strerror(errno)));
+  }
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  ~TempFile() {
+    if (fd_ >= 0) ::close(fd_);
+    if (!committed_) ::unlink(tmp_.c_str());
+  }
+  void put(const std::uint8_t* p, std::size_t n) {
+    while (n > 0) {
+      ssize_t w = ::write(fd_, p, n);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        throw IoError(fmt::format("cannot write {}: {}", tmp_, std::strerror(errno)));
+      }
+      p += w;
+      n -= static_cast<std::size_t>(w);
+    }
+  }
+  void commit() {
+    int rc = ::fsync(fd_);
+    rc |= ::close(fd_);
+    fd_ = -1;
+    if (rc != 0) throw IoError(fmt::format("cannot flush {}: {}", tmp_, std::strerror(errno)));
+    if (::rename(tmp_.c_str(), path_.c_str()) != 0)
+      throw IoError(fmt::format("cannot rename {} to {}: {}", tmp_, path_, std::strerror(errno)));
+    committed_ = true;
+  }
+
+ private:
+  std::string path_, tmp_;
+  int fd_ = -1;
+  bool committed_ = false;
+};
+}  // namespace
+
+void Writer::write(const std::string& path, const TensorFill& fill) const {
+  TempFile f(path);
+  const std::vector<std::uint8_t> header = header_bytes();
+  f.put(header.data(), header.size());
+  std::vector<std::uint8_t> buf;
+  static const std::uint8_t kZeros[256] = {};
+  for (const auto& t : tensors_) {
+    std::span<const std::uint8_t> bytes = t.data;
+    if (t.streamed) {
+      buf.resize(t.info.n_bytes);
+      fill(t.info, std::span<std::uint8_t>(buf.data(), buf.size()));
+      bytes = buf;
+    }
+    f.put(bytes.data(), bytes.size());
+    const std::size_t pad = (alignment_ - bytes.size() % alignment_) % alignment_;
+    for (std::size_t left = pad; left > 0;) {
+      const std::size_t n = std::min(left, sizeof(kZeros));
+      f.put(kZeros, n);
+      left -= n;
+    }
+  }
+  f.commit();
+}
 
 }  // namespace g2c::gguf

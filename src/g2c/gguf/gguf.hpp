@@ -4,6 +4,7 @@
 // against the file's length before use; nothing reads outside the mapping.
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -185,15 +186,28 @@ class Writer {
   // data.size() matches the type and shape (InvalidArgument otherwise) and that the name is new.
   void add_tensor(const std::string& name, GgmlType type, std::span<const std::int64_t> ne,
                   std::span<const std::uint8_t> data);
+  // Declares a tensor whose bytes are produced only while writing (write(path, fill)), so writing a
+  // multi-GB model holds one tensor in memory, not the whole model. Same checks as add_tensor.
+  void add_tensor_streamed(const std::string& name, GgmlType type, std::span<const std::int64_t> ne);
+  // Whole file in memory; InvalidArgument when a tensor was declared with add_tensor_streamed.
   std::vector<std::uint8_t> to_bytes() const;
-  // Written to a temporary name and renamed.
+  // Written to a temporary name and renamed. InvalidArgument when a tensor is streamed.
   void write(const std::string& path) const;
+  // Fills `out` (exactly info.n_bytes bytes) with the data of a streamed tensor.
+  using TensorFill = std::function<void(const TensorInfo& info, std::span<std::uint8_t> out)>;
+  // Streams header and tensors to a temporary name, then renames it over `path`. `fill` is called
+  // once per streamed tensor, in tensor order, into a buffer reused across tensors (peak memory: the
+  // largest streamed tensor). An exception from `fill` removes the temporary file and propagates.
+  void write(const std::string& path, const TensorFill& fill) const;
 
  private:
   struct PendingTensor {
     TensorInfo info;
     std::vector<std::uint8_t> data;
+    bool streamed = false;
   };
+  PendingTensor make_pending(const std::string& name, GgmlType type, std::span<const std::int64_t> ne) const;
+  std::vector<std::uint8_t> header_bytes() const;  // everything before the data section, padded
   std::uint32_t alignment_;
   std::vector<KeyValue> kvs_;
   std::vector<PendingTensor> tensors_;

@@ -1,0 +1,95 @@
+// `g2c perplexity --model F --file TEXT [--ctx N]`, computed as llama.cpp's llama-perplexity (c392e50):
+// the whole file is tokenized (BOS as the vocabulary says; one trailing newline dropped, as its -f
+// does), cut into floor(T / N) non-overlapping chunks of N tokens; the first token of each chunk is
+// replaced by BOS when the vocabulary adds BOS; each chunk is evaluated from an empty cache and the
+// tokens N/2+1 .. N-1 are scored from the logits at positions N/2 .. N-2 (N/2 - 1 per chunk), with
+// nll = -log_softmax in double. Final estimate: PPL = exp(mean nll) +/- ppl * sqrt(var(nll) / (n-1)).
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "commands.hpp"
+#include "g2c/core/error.hpp"
+#include "g2c/core/mmap.hpp"
+#include "g2c/core/timer.hpp"
+#include "g2c/model/model.hpp"
+#include "g2c/model/perplexity.hpp"
+#include "g2c/tokenizer/tokenizer.hpp"
+
+namespace g2c::app {
+namespace {
+
+struct PplOptions {
+  std::string model;
+  std::string tokenizer;
+  std::string file;
+  int n_ctx = 512;
+  int threads = 0;
+  int n_chunks = -1;
+  bool f16_kv = false;
+};
+
+void run_perplexity(const PplOptions& o) {
+  if (o.n_ctx < 4) throw InvalidArgument(fmt::format("--ctx {}: need at least 4", o.n_ctx));
+  const std::string path = resolve_model_path(o.model);
+  auto model = model::Model::load(path);
+  const model::HParams& hp = model->hparams();
+  std::unique_ptr<tokenizer::Tokenizer> tok;
+  if (model->gguf()) {
+    tok = tokenizer::Tokenizer::from_gguf(*model->gguf());
+  } else {
+    if (o.tokenizer.empty()) throw InvalidArgument("a llama2.c checkpoint needs --tokenizer (e.g. tok512.bin)");
+    tok = tokenizer::Tokenizer::from_llama2c(resolve_model_path(o.tokenizer), static_cast<int>(hp.n_vocab));
+  }
+  std::string text = read_file(o.file);
+  if (!text.empty() && text.back() == '\n') text.pop_back();
+
+  std::fprintf(stderr, "perplexity: tokenizing the input ..\n");
+  std::vector<std::int32_t> tokens = tok->encode(text, /*add_special=*/true, /*parse_special=*/false);
+  const bool add_bos = tok->add_bos() && tok->bos_id() >= 0;
+  model::ContextOptions co;
+  co.n_ctx = o.n_ctx;
+  co.n_batch = o.n_ctx;
+  co.threads = o.threads;
+  co.kv_type = o.f16_kv ? model::KvType::kF16 : model::KvType::kF32;
+  model::Context ctx(*model, co);
+  const auto n_chunk_max = static_cast<std::int32_t>(tokens.size() / static_cast<std::size_t>(o.n_ctx));
+  std::fprintf(stderr, "perplexity: %zu tokens; calculating perplexity over %d chunks, n_ctx=%d, batch_size=%d, n_seq=1\n",
+               tokens.size(), o.n_chunks < 0 ? n_chunk_max : std::min(o.n_chunks, n_chunk_max), o.n_ctx, o.n_ctx);
+  const Timer timer;
+  const model::PerplexityResult r = model::perplexity(
+      ctx, tokens, o.n_ctx, add_bos ? tok->bos_id() : -1, o.n_chunks, [](std::int32_t ic, double running) {
+        std::printf("[%d]%.4lf,", ic + 1, running);
+        std::fflush(stdout);
+      });
+  std::printf("\n");
+  if (r.ppl_err > 0)
+    std::printf("Final estimate: PPL = %.4lf +/- %.5lf\n", r.ppl, r.ppl_err);
+  else
+    std::printf("Unexpected negative standard deviation of log(prob)\n");
+  std::fprintf(stderr, "perplexity: %lld tokens scored in %.2f s\n", static_cast<long long>(r.n_scored),
+               timer.elapsed_ms() / 1000.0);
+}
+
+}  // namespace
+
+void register_perplexity(CLI::App& app) {
+  auto o = std::make_shared<PplOptions>();
+  auto* cmd = app.add_subcommand("perplexity", "Perplexity of a text file, computed as llama.cpp's llama-perplexity");
+  cmd->add_option("-m,--model", o->model, "Model: GGUF or llama2.c .bin (a path, or a name in $G2C_MODELS_DIR)")
+      ->required();
+  cmd->add_option("-f,--file", o->file, "Text file")->required();
+  cmd->add_option("-c,--ctx", o->n_ctx, "Chunk length in tokens")->capture_default_str();
+  cmd->add_option("--chunks", o->n_chunks, "Evaluate at most this many chunks (-1: all)")->capture_default_str();
+  cmd->add_option("--tokenizer", o->tokenizer, "llama2.c tokenizer.bin for a .bin checkpoint (e.g. tok512.bin)");
+  cmd->add_option("-t,--threads", o->threads, "Threads (0: physical cores)")->capture_default_str();
+  cmd->add_flag("--f16-kv", o->f16_kv, "F16 KV cache (llama.cpp's default; the goldens use F32)");
+  cmd->callback([o] { run_perplexity(*o); });
+}
+
+}  // namespace g2c::app

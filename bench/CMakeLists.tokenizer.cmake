@@ -1,0 +1,10 @@
+# Tokenizer encode throughput per vocabulary (issue 3); results in docs/benchmarks-tokenizer.md.
+if(TARGET g2c_tokenizer)
+  add_executable(tokenizer_bench ${CMAKE_CURRENT_SOURCE_DIR}/tokenizer_bench.cpp)
+  target_link_libraries(tokenizer_bench PRIVATE g2c::tokenizer g2c::gguf benchmark::benchmark)
+  if(DEFINED G2C_SHARED_DIR)
+    target_compile_definitions(tokenizer_bench PRIVATE G2C_SHARED_DIR="${G2C_SHARED_DIR}")
+  else()
+    target_compile_definitions(tokenizer_bench PRIVATE G2C_SHARED_DIR="${PROJECT_SOURCE_DIR}/../shared")
+  endif()
+endif()

@@ -1,0 +1,121 @@
+#include "g2c/inference/backend.hpp"
+
+#include "g2c/core/error.hpp"
+#include "g2c/core/timer.hpp"
+#include "g2c/inference/chat_template.hpp"
+
+namespace g2c::inference {
+
+std::optional<double> InferenceResult::tokens_per_second() const {
+  if (!completion_tokens || latency_ms <= 0.0) return std::nullopt;
+  return static_cast<double>(*completion_tokens) / (latency_ms / 1000.0);
+}
+
+nlohmann::json GenerateOptions::to_json() const {
+  nlohmann::json j = {{"max_new_tokens", max_new_tokens}, {"temperature", temperature}};
+  j["top_k"] = top_k ? nlohmann::json(*top_k) : nlohmann::json(nullptr);
+  j["top_p"] = top_p ? nlohmann::json(*top_p) : nlohmann::json(nullptr);
+  j["seed"] = seed ? nlohmann::json(*seed) : nlohmann::json(nullptr);
+  j["stop"] = stop;
+  return j;
+}
+
+InferenceResult Backend::stream(const std::string& prompt, const GenerateOptions& opts,
+                                const ChunkCallback& on_chunk) {
+  InferenceResult r = complete(prompt, opts);
+  if (!r.completion.empty() && on_chunk && !on_chunk(r.completion)) r.metadata["canceled"] = true;
+  return r;
+}
+
+ChatResult Backend::chat(const std::vector<ChatMessage>& messages, const std::vector<ToolSpec>& tools,
+                         const GenerateOptions& opts) {
+  if (!tools.empty()) {
+    throw UnsupportedError("backend '" + info().name + "' does not support tools (chat with " +
+                           std::to_string(tools.size()) + " tool(s) given)");
+  }
+  Timer timer;
+  InferenceResult r = complete(render_chat(ChatTemplate{}, messages, true), opts);
+  ChatResult out;
+  out.message.role = "assistant";
+  out.message.content = r.completion;
+  out.prompt_tokens = r.prompt_tokens;
+  out.completion_tokens = r.completion_tokens;
+  out.latency_ms = timer.elapsed_ms();
+  for (const char* key : {"server_total_ms", "prompt_eval_ms", "eval_ms", "load_ms"}) {
+    if (r.metadata.contains(key)) out.timings[key] = r.metadata[key];
+  }
+  if (r.metadata.contains("done_reason") && r.metadata["done_reason"].is_string()) {
+    out.done_reason = r.metadata["done_reason"].get<std::string>();
+  }
+  out.backend = r.backend;
+  return out;
+}
+
+nlohmann::json message_to_json(const ChatMessage& m, bool arguments_as_string) {
+  nlohmann::json j = {{"role", m.role}, {"content", m.content}};
+  if (!m.tool_calls.empty()) {
+    nlohmann::json calls = nlohmann::json::array();
+    for (const ToolCall& c : m.tool_calls) {
+      nlohmann::json fn = {{"name", c.name}};
+      if (arguments_as_string) {
+        fn["arguments"] = c.arguments.is_string() ? c.arguments.get<std::string>() : c.arguments.dump();
+      } else {
+        fn["arguments"] = c.arguments;
+      }
+      nlohmann::json call = {{"function", fn}};
+      if (!c.id.empty()) call["id"] = c.id;
+      if (arguments_as_string) call["type"] = "function";
+      calls.push_back(call);
+    }
+    j["tool_calls"] = calls;
+  }
+  if (!m.tool_name.empty()) j["tool_name"] = m.tool_name;
+  if (!m.tool_call_id.empty()) j["tool_call_id"] = m.tool_call_id;
+  return j;
+}
+
+ToolCall tool_call_from_json(const nlohmann::json& j) {
+  ToolCall c;
+  if (!j.is_object()) throw FormatError("tool call: expected a JSON object, got " + j.dump());
+  if (j.contains("id") && j["id"].is_string()) c.id = j["id"].get<std::string>();
+  const nlohmann::json* fn = j.contains("function") ? &j["function"] : &j;
+  if (!fn->is_object() || !fn->contains("name") || !(*fn)["name"].is_string()) {
+    throw FormatError("tool call: expected function.name, got " + j.dump());
+  }
+  c.name = (*fn)["name"].get<std::string>();
+  if (!fn->contains("arguments") || (*fn)["arguments"].is_null()) {
+    c.arguments = nlohmann::json::object();
+  } else if ((*fn)["arguments"].is_string()) {
+    // OpenAI sends the arguments JSON-encoded; a model can emit text that does not parse.
+    const std::string& s = (*fn)["arguments"].get_ref<const std::string&>();
+    nlohmann::json parsed = nlohmann::json::parse(s, nullptr, /*allow_exceptions=*/false);
+    if (parsed.is_discarded()) {
+      c.arguments = s;
+      c.arguments_valid = false;
+    } else {
+      c.arguments = std::move(parsed);
+    }
+  } else {
+    c.arguments = (*fn)["arguments"];
+  }
+  return c;
+}
+
+nlohmann::json to_json(const BackendInfo& info) {
+  return {{"name", info.name}, {"model_id", info.model_id}, {"extra", info.extra}};
+}
+
+nlohmann::json to_json(const InferenceResult& r) {
+  auto opt = [](const std::optional<std::int64_t>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
+  std::optional<double> tps = r.tokens_per_second();
+  return {{"prompt", r.prompt},
+          {"completion", r.completion},
+          {"prompt_tokens", opt(r.prompt_tokens)},
+          {"completion_tokens", opt(r.completion_tokens)},
+          {"latency_ms", r.latency_ms},
+          {"tokens_per_second", tps ? nlohmann::json(*tps) : nlohmann::json(nullptr)},
+          {"backend", to_json(r.backend)},
+          {"metadata", r.metadata}};
+}
+
+}  // namespace g2c::inference

@@ -1,0 +1,136 @@
+#pragma once
+// The course API (seed module 16): one interface that everything downstream (RAG, tools, agents,
+// evals, the server) calls, whatever runs the model. A Backend is a value passed to whoever needs it
+// (dependency injection); nothing here is a global or a singleton.
+//
+// Metadata contract (keys a backend may put in InferenceResult::metadata; benchmark() and
+// RouterBackend read them, and all are optional):
+//   "server_total_ms"   double  time the server says it spent on the request (Ollama total_duration,
+//                               llama.cpp timings prompt_ms + predicted_ms); wall − this = overhead
+//   "load_ms"           double  server-reported model load / scheduling time
+//   "prompt_eval_ms"    double  prefill time (server-reported, or measured in-process)
+//   "eval_ms"           double  decode time for the completion tokens
+//   "prefill_ns", "decode_ns"   int64  the same two in ns, as the in-process backends report them
+//   "ttft_ms"           double  stream(): wall ms from the call to the first non-empty chunk
+//   "logprobs"          array of double: natural-log probability of each generated token, in order
+//                               (filled when GenerateOptions::logprobs is set and the backend can)
+//   "done_reason"       string  "stop" | "length" | ... as the server or engine says
+//   "canceled"          bool    stream() stopped because on_chunk returned false
+// Durations in metadata are always milliseconds unless the key ends in _ns.
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace g2c::inference {
+
+// Who answered: "ollama" / "openai" / "local" / "router" ..., the model id the server or file
+// knows, and free-form details (quantization, context_length, base_url, isa, threads, why chosen).
+struct BackendInfo {
+  std::string name;
+  std::string model_id;
+  nlohmann::json extra = nlohmann::json::object();
+};
+
+struct InferenceResult {
+  std::string prompt;
+  std::string completion;  // the generated text only, never the prompt
+  std::optional<std::int64_t> prompt_tokens;
+  std::optional<std::int64_t> completion_tokens;
+  double latency_ms = 0.0;  // wall clock around the whole call, measured by the caller-side wrapper
+  BackendInfo backend;
+  nlohmann::json metadata = nlohmann::json::object();
+
+  // Completion tokens per second of wall latency; empty when the token count is unknown or the
+  // latency is not positive (a zero denominator would print as a million tok/s).
+  std::optional<double> tokens_per_second() const;
+};
+
+// Sampling and stop settings; the defaults are the seed's complete() keyword defaults.
+struct GenerateOptions {
+  int max_new_tokens = 128;
+  double temperature = 1.0;
+  std::optional<int> top_k;
+  std::optional<double> top_p;
+  std::optional<std::uint64_t> seed;
+  std::vector<std::string> stop;  // generation ends before any of these strings
+  // Ask for per-token log-probabilities in metadata["logprobs"] (RouterBackend's confidence rule).
+  // Backends that cannot report them ignore the flag.
+  bool logprobs = false;
+
+  nlohmann::json to_json() const;  // for benchmark metadata
+};
+
+// Receives each piece of text as it is generated; returning false cancels the generation.
+using ChunkCallback = std::function<bool(std::string_view text)>;
+
+// One tool call requested by the model. `arguments` is parsed JSON (an object); when a server sent
+// arguments that do not parse, it holds the raw string and `arguments_valid` is false.
+struct ToolCall {
+  std::string id;
+  std::string name;
+  nlohmann::json arguments = nlohmann::json::object();
+  bool arguments_valid = true;
+};
+
+// role: "system" | "user" | "assistant" | "tool". A tool result names its tool in tool_name (Ollama)
+// and/or the call it answers in tool_call_id (OpenAI).
+struct ChatMessage {
+  std::string role;
+  std::string content;
+  std::vector<ToolCall> tool_calls;
+  std::string tool_name;
+  std::string tool_call_id;
+};
+
+// A tool the model may call: {"type":"function","function":{"name","description","parameters"}}.
+using ToolSpec = nlohmann::json;
+
+struct ChatResult {
+  ChatMessage message;              // the assistant turn (content may be empty when it calls tools)
+  std::vector<ToolCall> tool_calls;  // same as message.tool_calls, for the seed's result.tool_calls
+  std::optional<std::int64_t> prompt_tokens;
+  std::optional<std::int64_t> completion_tokens;
+  double latency_ms = 0.0;
+  // Server or engine durations in ms ("server_total_ms", "prompt_eval_ms", "eval_ms", "load_ms").
+  nlohmann::json timings = nlohmann::json::object();
+  std::string done_reason;
+  BackendInfo backend;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual BackendInfo info() const = 0;
+
+  virtual InferenceResult complete(const std::string& prompt, const GenerateOptions& opts = {}) = 0;
+
+  // Streams the completion to on_chunk; the returned result holds the whole text (the concatenation
+  // of the chunks) and, when on_chunk returned false, metadata["canceled"] = true. The default calls
+  // complete() and delivers the text as one chunk.
+  virtual InferenceResult stream(const std::string& prompt, const GenerateOptions& opts,
+                                 const ChunkCallback& on_chunk);
+
+  // One assistant turn for `messages`, with optional tools. The default renders the messages with
+  // the plain fallback template (chat_template.hpp), calls complete(), and returns no tool calls; it
+  // throws UnsupportedError when tools are given, since it cannot parse calls out of plain text.
+  virtual ChatResult chat(const std::vector<ChatMessage>& messages, const std::vector<ToolSpec>& tools = {},
+                          const GenerateOptions& opts = {});
+};
+
+// Messages <-> the JSON shape both HTTP APIs use ({"role","content",...}). `arguments_as_string`
+// selects OpenAI's tool_calls shape (arguments as a JSON-encoded string) over Ollama's (an object).
+nlohmann::json message_to_json(const ChatMessage& m, bool arguments_as_string);
+// Parses a tool call in either shape: {"id","function":{"name","arguments"}} with arguments an object
+// (Ollama) or a JSON string (OpenAI).
+ToolCall tool_call_from_json(const nlohmann::json& j);
+
+nlohmann::json to_json(const BackendInfo& info);
+nlohmann::json to_json(const InferenceResult& r);
+
+}  // namespace g2c::inference

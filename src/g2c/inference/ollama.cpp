@@ -1,0 +1,352 @@
+#include "g2c/inference/ollama.hpp"
+
+#include <cstdlib>
+#include <optional>
+
+#include <fmt/core.h>
+
+#include "g2c/core/timer.hpp"
+#include "g2c/inference/stream_parse.hpp"
+
+namespace g2c::inference {
+namespace {
+
+constexpr double kNsPerMs = 1e6;
+
+// Ollama durations are integer ns (Go time.Duration); every metric is optional on the wire.
+std::optional<double> ns_field_ms(const nlohmann::json& j, const char* key) {
+  if (!j.contains(key) || !j[key].is_number()) return std::nullopt;
+  return j[key].get<double>() / kNsPerMs;
+}
+std::optional<std::int64_t> int_field(const nlohmann::json& j, const char* key) {
+  if (!j.contains(key) || !j[key].is_number()) return std::nullopt;
+  return j[key].get<std::int64_t>();
+}
+
+// Copies the final object's counts and durations into the result. Tok/s from the server's own
+// durations is only given when the duration is positive (eval_duration ~ 0 gives absurd rates).
+void apply_final(const nlohmann::json& j, std::optional<std::int64_t>& prompt_tokens,
+                 std::optional<std::int64_t>& completion_tokens, nlohmann::json& meta) {
+  prompt_tokens = int_field(j, "prompt_eval_count");
+  completion_tokens = int_field(j, "eval_count");
+  if (auto v = ns_field_ms(j, "total_duration")) meta["server_total_ms"] = *v;
+  if (auto v = ns_field_ms(j, "load_duration")) meta["load_ms"] = *v;
+  auto pe = ns_field_ms(j, "prompt_eval_duration");
+  auto ev = ns_field_ms(j, "eval_duration");
+  if (pe) meta["prompt_eval_ms"] = *pe;
+  if (ev) meta["eval_ms"] = *ev;
+  if (pe && *pe > 0 && prompt_tokens) meta["server_prompt_tokens_per_second"] = *prompt_tokens / (*pe / 1000.0);
+  if (ev && *ev > 0 && completion_tokens) meta["server_eval_tokens_per_second"] = *completion_tokens / (*ev / 1000.0);
+  if (j.contains("done_reason") && j["done_reason"].is_string()) meta["done_reason"] = j["done_reason"];
+  if (j.contains("model") && j["model"].is_string()) meta["model"] = j["model"];
+}
+
+// Native logprobs: [{"token","logprob","bytes","top_logprobs"}]; we keep the numbers.
+void append_logprobs(const nlohmann::json& j, nlohmann::json& meta) {
+  if (!j.contains("logprobs") || !j["logprobs"].is_array()) return;
+  if (!meta.contains("logprobs")) meta["logprobs"] = nlohmann::json::array();
+  for (const auto& e : j["logprobs"]) {
+    if (e.is_object() && e.contains("logprob") && e["logprob"].is_number()) meta["logprobs"].push_back(e["logprob"]);
+  }
+}
+
+std::string clip(const std::string& s, std::size_t n = 200) {
+  return s.size() <= n ? s : s.substr(0, n) + "...";
+}
+
+}  // namespace
+
+std::string resolve_ollama_host(std::string_view host_in) {
+  std::string host(host_in);
+  while (!host.empty() && (host.back() == '/' || host.back() == ' ')) host.pop_back();
+  while (!host.empty() && host.front() == ' ') host.erase(0, 1);
+  if (host.empty()) return kDefaultOllamaUrl;
+  std::string scheme = "http";
+  std::size_t p = host.find("://");
+  bool had_scheme = p != std::string::npos;
+  if (had_scheme) {
+    scheme = host.substr(0, p);
+    host = host.substr(p + 3);
+  }
+  std::size_t slash = host.find('/');
+  std::string path = slash == std::string::npos ? "" : host.substr(slash);
+  std::string hostport = host.substr(0, slash);
+  bool has_port = false;
+  if (!hostport.empty() && hostport.front() == '[') {
+    has_port = hostport.find("]:") != std::string::npos;
+  } else {
+    has_port = hostport.find(':') != std::string::npos;
+  }
+  if (!has_port) {
+    int port = had_scheme ? (scheme == "https" ? 443 : 80) : 11434;
+    hostport += fmt::format(":{}", port);
+  }
+  return scheme + "://" + hostport + path;
+}
+
+std::string default_ollama_url() {
+  const char* env = std::getenv("OLLAMA_HOST");
+  return resolve_ollama_host(env ? env : "");
+}
+
+nlohmann::json ollama_options(const GenerateOptions& opts) {
+  nlohmann::json o = {{"num_predict", opts.max_new_tokens}, {"temperature", opts.temperature}};
+  if (opts.top_k) o["top_k"] = *opts.top_k;
+  if (opts.top_p) o["top_p"] = *opts.top_p;
+  if (opts.seed) o["seed"] = *opts.seed;
+  if (!opts.stop.empty()) o["stop"] = opts.stop;
+  return o;
+}
+
+OllamaBackend::OllamaBackend(OllamaConfig cfg)
+    : model_id_(std::move(cfg.model_id)),
+      base_url_(cfg.base_url.empty() ? default_ollama_url() : resolve_ollama_host(cfg.base_url)),
+      timeout_s_(cfg.timeout_s),
+      transport_(cfg.transport ? std::move(cfg.transport) : make_httplib_transport()),
+      name_(std::move(cfg.name)),
+      extra_(cfg.extra.is_object() ? std::move(cfg.extra) : nlohmann::json::object()) {
+  if (model_id_.empty()) throw InvalidArgument("OllamaBackend: model_id is empty");
+  if (timeout_s_ <= 0) throw InvalidArgument(fmt::format("OllamaBackend: timeout must be > 0 s, got {}", timeout_s_));
+  parse_url(base_url_);  // reject a malformed URL now, not at the first request
+}
+
+OllamaBackend::OllamaBackend(std::string model_id, std::string base_url, double timeout_s)
+    : OllamaBackend(OllamaConfig{std::move(model_id), std::move(base_url), timeout_s, nullptr, "ollama", {}}) {}
+
+BackendInfo OllamaBackend::info() const {
+  BackendInfo i{name_, model_id_, extra_};
+  i.extra["base_url"] = base_url_;
+  return i;
+}
+
+GenerateOptions OllamaBackend::tool_defaults() {
+  GenerateOptions o;
+  o.max_new_tokens = 512;
+  o.temperature = 0.2;
+  return o;
+}
+
+HttpRequest OllamaBackend::request(const std::string& path, const nlohmann::json& body) const {
+  HttpRequest req;
+  req.url = join_url(base_url_, path);
+  req.body = body.dump();
+  req.headers = {{"Accept", "application/json"}};
+  req.timeout_s = timeout_s_;
+  return req;
+}
+
+void OllamaBackend::raise_transport(const TransportError& e, const std::string& url) const {
+  switch (e.kind()) {
+    case TransportError::Kind::kConnect:
+      throw OllamaError(fmt::format("cannot reach Ollama at {} (connection refused or host unreachable) — is "
+                                    "`ollama serve` running? Set OLLAMA_HOST if it listens elsewhere. [{}]",
+                                    base_url_, e.what()));
+    case TransportError::Kind::kTimeout:
+      throw OllamaError(fmt::format("Ollama at {} timed out after {} s on {} — the model may still be loading "
+                                    "(check `ollama ps`) or the timeout is too short. [{}]",
+                                    base_url_, timeout_s_, url, e.what()));
+    default:
+      throw OllamaError(fmt::format("talking to Ollama at {} failed: {}", base_url_, e.what()));
+  }
+}
+
+void OllamaBackend::raise_status(int status, const std::string& body, const std::string& url) const {
+  // Ollama answers {"error": "..."}; an unknown route gets the text "404 page not found".
+  std::string msg;
+  nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
+  bool is_ollama_error = !j.is_discarded() && j.is_object() && j.contains("error") && j["error"].is_string();
+  msg = is_ollama_error ? j["error"].get<std::string>() : clip(body);
+  if (status == 404 && is_ollama_error) {
+    throw OllamaError(fmt::format("Ollama at {} does not have model '{}' ({}); run `ollama pull {}`", base_url_,
+                                  model_id_, msg, model_id_),
+                      status);
+  }
+  if (status == 404) {
+    throw OllamaError(fmt::format("{} answered 404 '{}' — is this an Ollama server?", url, msg), status);
+  }
+  throw OllamaError(fmt::format("Ollama at {} answered HTTP {} for {}: {}", base_url_, status, url, msg), status);
+}
+
+nlohmann::json OllamaBackend::generate_request(const std::string& prompt, const GenerateOptions& opts,
+                                               bool stream) const {
+  nlohmann::json body = {{"model", model_id_}, {"prompt", prompt}, {"stream", stream}, {"options", ollama_options(opts)}};
+  if (opts.logprobs) body["logprobs"] = true;
+  return body;
+}
+
+InferenceResult OllamaBackend::complete(const std::string& prompt, const GenerateOptions& opts) {
+  HttpRequest req = request("/api/generate", generate_request(prompt, opts, false));
+  Timer timer;
+  HttpResponse res;
+  try {
+    res = transport_->post_json(req);
+  } catch (const TransportError& e) {
+    raise_transport(e, req.url);
+  }
+  double latency_ms = timer.elapsed_ms();
+  if (res.status >= 400 || res.status < 200) raise_status(res.status, res.body, req.url);
+  nlohmann::json j = nlohmann::json::parse(res.body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    throw OllamaError(fmt::format("bad JSON from Ollama at {}: expected one JSON object, got '{}'", req.url,
+                                  clip(res.body)));
+  }
+  if (j.contains("error")) throw OllamaError(fmt::format("Ollama at {}: {}", base_url_, j["error"].dump()), res.status);
+  if (!j.contains("response") || !j["response"].is_string()) {
+    throw OllamaError(fmt::format("bad JSON from Ollama at {}: no string field 'response' in '{}'", req.url,
+                                  clip(res.body)));
+  }
+  InferenceResult r;
+  r.prompt = prompt;
+  r.completion = j["response"].get<std::string>();
+  r.latency_ms = latency_ms;
+  r.backend = info();
+  apply_final(j, r.prompt_tokens, r.completion_tokens, r.metadata);
+  append_logprobs(j, r.metadata);
+  r.metadata["stream"] = false;
+  return r;
+}
+
+InferenceResult OllamaBackend::stream(const std::string& prompt, const GenerateOptions& opts,
+                                      const ChunkCallback& on_chunk) {
+  HttpRequest req = request("/api/generate", generate_request(prompt, opts, true));
+  req.headers = {{"Accept", "application/x-ndjson"}};
+  InferenceResult r;
+  r.prompt = prompt;
+  r.backend = info();
+  r.metadata["stream"] = true;
+  LineSplitter lines;
+  std::optional<OllamaError> failure;  // raised after the transport returns, not through httplib
+  bool done = false, user_canceled = false;
+  int n_chunks = 0;
+  Timer timer;
+  auto on_line = [&](std::string_view line) -> bool {
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+      failure.emplace(fmt::format("bad JSON in the Ollama stream from {} after {} chunk(s): '{}'", req.url, n_chunks,
+                                  clip(std::string(line))));
+      return false;
+    }
+    if (j.contains("error")) {
+      std::string msg = j["error"].is_string() ? j["error"].get<std::string>() : j["error"].dump();
+      failure.emplace(fmt::format("Ollama at {} failed mid-stream after {} chunk(s): {}", base_url_, n_chunks, msg));
+      return false;
+    }
+    ++n_chunks;
+    std::string piece = j.contains("response") && j["response"].is_string() ? j["response"].get<std::string>() : "";
+    append_logprobs(j, r.metadata);
+    if (!piece.empty()) {
+      if (r.completion.empty()) r.metadata["ttft_ms"] = timer.elapsed_ms();
+      r.completion += piece;
+      if (on_chunk && !on_chunk(piece)) {
+        user_canceled = true;
+        return false;
+      }
+    }
+    if (j.value("done", false)) {
+      done = true;
+      apply_final(j, r.prompt_tokens, r.completion_tokens, r.metadata);
+    }
+    return true;
+  };
+  HttpResponse res;
+  try {
+    res = transport_->post_json_stream(req, [&](std::string_view data) {
+      try {
+        return lines.feed(data, on_line);
+      } catch (const Error& e) {
+        failure.emplace(fmt::format("Ollama stream from {}: {}", req.url, e.what()));
+        return false;
+      }
+    });
+  } catch (const TransportError& e) {
+    if (n_chunks > 0 && e.kind() != TransportError::Kind::kConnect) {
+      throw OllamaError(fmt::format("Ollama stream from {} broke after {} chunk(s): {}", base_url_, n_chunks, e.what()));
+    }
+    raise_transport(e, req.url);
+  }
+  if (failure) throw *failure;
+  if (res.status >= 400 || (res.status < 200 && !res.canceled)) raise_status(res.status, res.body, req.url);
+  if (!res.canceled && !done) lines.finish(on_line);
+  if (failure) throw *failure;
+  r.latency_ms = timer.elapsed_ms();
+  if (user_canceled) {
+    r.metadata["canceled"] = true;
+    return r;
+  }
+  if (!done) {
+    throw OllamaError(fmt::format("the Ollama stream from {} ended after {} chunk(s) without a done:true object "
+                                  "(connection cut or server crashed)",
+                                  req.url, n_chunks));
+  }
+  return r;
+}
+
+ChatResult OllamaBackend::chat(const std::vector<ChatMessage>& messages, const std::vector<ToolSpec>& tools,
+                               const GenerateOptions& opts) {
+  nlohmann::json msgs = nlohmann::json::array();
+  for (const ChatMessage& m : messages) msgs.push_back(message_to_json(m, /*arguments_as_string=*/false));
+  nlohmann::json body = {{"model", model_id_}, {"messages", msgs}, {"stream", false}, {"options", ollama_options(opts)}};
+  if (!tools.empty()) body["tools"] = tools;
+  HttpRequest req = request("/api/chat", body);
+  Timer timer;
+  HttpResponse res;
+  try {
+    res = transport_->post_json(req);
+  } catch (const TransportError& e) {
+    raise_transport(e, req.url);
+  }
+  double latency_ms = timer.elapsed_ms();
+  if (res.status >= 400 || res.status < 200) raise_status(res.status, res.body, req.url);
+  nlohmann::json j = nlohmann::json::parse(res.body, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("message") || !j["message"].is_object()) {
+    throw OllamaError(fmt::format("bad JSON from Ollama at {}: expected an object with 'message', got '{}'", req.url,
+                                  clip(res.body)));
+  }
+  const nlohmann::json& m = j["message"];
+  ChatResult out;
+  out.message.role = m.value("role", "assistant");
+  out.message.content = m.contains("content") && m["content"].is_string() ? m["content"].get<std::string>() : "";
+  if (m.contains("tool_calls") && m["tool_calls"].is_array()) {
+    try {
+      for (const auto& c : m["tool_calls"]) out.message.tool_calls.push_back(tool_call_from_json(c));
+    } catch (const FormatError& e) {
+      throw OllamaError(fmt::format("bad tool call from Ollama at {}: {}", req.url, e.what()));
+    }
+  }
+  out.tool_calls = out.message.tool_calls;
+  out.latency_ms = latency_ms;
+  nlohmann::json meta = nlohmann::json::object();
+  apply_final(j, out.prompt_tokens, out.completion_tokens, meta);
+  for (const char* key : {"server_total_ms", "load_ms", "prompt_eval_ms", "eval_ms"}) {
+    if (meta.contains(key)) out.timings[key] = meta[key];
+  }
+  out.timings["wall_ms"] = latency_ms;
+  if (meta.contains("done_reason")) out.done_reason = meta["done_reason"].get<std::string>();
+  out.backend = info();
+  return out;
+}
+
+ChatResult OllamaBackend::chat_with_tools(const std::vector<ChatMessage>& messages, const std::vector<ToolSpec>& tools,
+                                          const GenerateOptions& opts) {
+  return chat(messages, tools, opts);
+}
+
+std::string OllamaBackend::version(double timeout_s) {
+  HttpRequest req;
+  req.url = join_url(base_url_, "/api/version");
+  req.timeout_s = timeout_s;
+  HttpResponse res;
+  try {
+    res = transport_->get(req);
+  } catch (const TransportError& e) {
+    raise_transport(e, req.url);
+  }
+  if (res.status != 200) raise_status(res.status, res.body, req.url);
+  nlohmann::json j = nlohmann::json::parse(res.body, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("version") || !j["version"].is_string()) {
+    throw OllamaError(fmt::format("bad JSON from {}: expected {{\"version\": ...}}, got '{}'", req.url, clip(res.body)));
+  }
+  return j["version"].get<std::string>();
+}
+
+}  // namespace g2c::inference

@@ -1,0 +1,344 @@
+#include "g2c/inference/openai.hpp"
+
+#include <optional>
+
+#include <fmt/core.h>
+
+#include "g2c/core/timer.hpp"
+#include "g2c/inference/stream_parse.hpp"
+
+namespace g2c::inference {
+namespace {
+
+std::string clip(const std::string& s, std::size_t n = 200) { return s.size() <= n ? s : s.substr(0, n) + "..."; }
+
+std::optional<std::int64_t> int_at(const nlohmann::json& j, const char* key) {
+  if (!j.is_object() || !j.contains(key) || !j[key].is_number()) return std::nullopt;
+  return j[key].get<std::int64_t>();
+}
+
+// usage {prompt_tokens, completion_tokens}; llama.cpp timings {prompt_ms, predicted_ms, ...} (ms).
+void apply_usage(const nlohmann::json& j, std::optional<std::int64_t>& prompt_tokens,
+                 std::optional<std::int64_t>& completion_tokens, nlohmann::json& meta) {
+  if (j.contains("usage") && j["usage"].is_object()) {
+    const auto& u = j["usage"];
+    if (auto v = int_at(u, "prompt_tokens")) prompt_tokens = v;
+    if (auto v = int_at(u, "completion_tokens")) completion_tokens = v;
+  }
+  if (j.contains("timings") && j["timings"].is_object()) {
+    const auto& t = j["timings"];
+    double total = 0;
+    bool any = false;
+    if (t.contains("prompt_ms") && t["prompt_ms"].is_number()) {
+      meta["prompt_eval_ms"] = t["prompt_ms"];
+      total += t["prompt_ms"].get<double>();
+      any = true;
+    }
+    if (t.contains("predicted_ms") && t["predicted_ms"].is_number()) {
+      meta["eval_ms"] = t["predicted_ms"];
+      total += t["predicted_ms"].get<double>();
+      any = true;
+    }
+    if (any) meta["server_total_ms"] = total;
+    meta["timings"] = t;
+  }
+  if (j.contains("model") && j["model"].is_string()) meta["model"] = j["model"];
+}
+
+// Legacy completions logprobs: {"tokens":[...],"token_logprobs":[...]}.
+void append_logprobs(const nlohmann::json& choice, nlohmann::json& meta) {
+  if (!choice.contains("logprobs") || !choice["logprobs"].is_object()) return;
+  const auto& lp = choice["logprobs"];
+  if (!lp.contains("token_logprobs") || !lp["token_logprobs"].is_array()) return;
+  if (!meta.contains("logprobs")) meta["logprobs"] = nlohmann::json::array();
+  for (const auto& v : lp["token_logprobs"]) {
+    if (v.is_number()) meta["logprobs"].push_back(v);
+  }
+}
+
+// The error message from {"error":{"message":...}}, {"error":"..."} or raw text.
+std::string error_message(const std::string& body) {
+  nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
+  if (!j.is_discarded() && j.is_object() && j.contains("error")) {
+    const auto& e = j["error"];
+    if (e.is_string()) return e.get<std::string>();
+    if (e.is_object() && e.contains("message") && e["message"].is_string()) return e["message"].get<std::string>();
+    return e.dump();
+  }
+  return clip(body);
+}
+
+}  // namespace
+
+std::string normalize_openai_base_url(const std::string& url) {
+  ParsedUrl u = parse_url(url);
+  std::string path = u.path;
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  if (path == "/" || path.empty()) path = "/v1";
+  std::size_t scheme_end = url.find("://") + 3;
+  std::size_t slash = url.find('/', scheme_end);
+  std::string origin = url.substr(0, slash);
+  return origin + path;
+}
+
+OpenAIBackend::OpenAIBackend(OpenAIConfig cfg)
+    : base_url_(normalize_openai_base_url(cfg.base_url)),
+      model_(std::move(cfg.model)),
+      api_key_(std::move(cfg.api_key)),
+      timeout_s_(cfg.timeout_s),
+      transport_(cfg.transport ? std::move(cfg.transport) : make_httplib_transport()),
+      name_(std::move(cfg.name)),
+      extra_(cfg.extra.is_object() ? std::move(cfg.extra) : nlohmann::json::object()) {
+  if (model_.empty()) throw InvalidArgument("OpenAIBackend: model is empty (the server's model id)");
+  if (timeout_s_ <= 0) throw InvalidArgument(fmt::format("OpenAIBackend: timeout must be > 0 s, got {}", timeout_s_));
+}
+
+OpenAIBackend::OpenAIBackend(std::string base_url, std::string model, std::string api_key)
+    : OpenAIBackend(OpenAIConfig{std::move(base_url), std::move(model), std::move(api_key), 120.0, nullptr, "openai", {}}) {}
+
+BackendInfo OpenAIBackend::info() const {
+  BackendInfo i{name_, model_, extra_};
+  i.extra["base_url"] = base_url_;
+  return i;
+}
+
+HttpRequest OpenAIBackend::request(const std::string& path, const nlohmann::json& body) const {
+  HttpRequest req;
+  req.url = join_url(base_url_, path);
+  req.body = body.dump();
+  req.headers = {{"Accept", "application/json"}};
+  if (!api_key_.empty()) req.headers.emplace_back("Authorization", "Bearer " + api_key_);
+  req.timeout_s = timeout_s_;
+  return req;
+}
+
+void OpenAIBackend::raise_transport(const TransportError& e, const std::string& url) const {
+  if (e.kind() == TransportError::Kind::kConnect) {
+    throw OpenAIError(fmt::format("cannot reach the OpenAI-compatible server at {} — is it running (vllm serve, "
+                                  "llama-server, LM Studio, mlx_lm.server, g2c serve)? [{}]",
+                                  base_url_, e.what()));
+  }
+  if (e.kind() == TransportError::Kind::kTimeout) {
+    throw OpenAIError(fmt::format("the server at {} timed out after {} s on {}. [{}]", base_url_, timeout_s_, url,
+                                  e.what()));
+  }
+  throw OpenAIError(fmt::format("talking to {} failed: {}", base_url_, e.what()));
+}
+
+void OpenAIBackend::raise_status(int status, const std::string& body, const std::string& url) const {
+  std::string msg = error_message(body);
+  if (status == 401 || status == 403) {
+    throw OpenAIError(fmt::format("{} refused the request (HTTP {}): {} — check the API key", url, status, msg), status);
+  }
+  if (status == 404) {
+    throw OpenAIError(fmt::format("{} answered 404: {} — unknown model '{}' or no such endpoint", url, msg, model_),
+                      status);
+  }
+  throw OpenAIError(fmt::format("{} answered HTTP {}: {}", url, status, msg), status);
+}
+
+nlohmann::json OpenAIBackend::completion_request(const std::string& prompt, const GenerateOptions& opts,
+                                                 bool stream) const {
+  nlohmann::json body = {{"model", model_},
+                         {"prompt", prompt},
+                         {"max_tokens", opts.max_new_tokens},
+                         {"temperature", opts.temperature},
+                         {"stream", stream}};
+  if (opts.top_p) body["top_p"] = *opts.top_p;
+  if (opts.top_k) body["top_k"] = *opts.top_k;  // not OpenAI's; vLLM, llama.cpp and LM Studio accept it
+  if (opts.seed) body["seed"] = *opts.seed;
+  if (!opts.stop.empty()) body["stop"] = opts.stop;
+  if (opts.logprobs) body["logprobs"] = 1;
+  if (stream) body["stream_options"] = {{"include_usage", true}};
+  return body;
+}
+
+InferenceResult OpenAIBackend::complete(const std::string& prompt, const GenerateOptions& opts) {
+  HttpRequest req = request("/completions", completion_request(prompt, opts, false));
+  Timer timer;
+  HttpResponse res;
+  try {
+    res = transport_->post_json(req);
+  } catch (const TransportError& e) {
+    raise_transport(e, req.url);
+  }
+  double latency_ms = timer.elapsed_ms();
+  if (res.status < 200 || res.status >= 300) raise_status(res.status, res.body, req.url);
+  nlohmann::json j = nlohmann::json::parse(res.body, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("choices") || !j["choices"].is_array() ||
+      j["choices"].empty() || !j["choices"][0].is_object()) {
+    throw OpenAIError(fmt::format("bad JSON from {}: expected {{\"choices\":[{{\"text\":...}}]}}, got '{}'", req.url,
+                                  clip(res.body)));
+  }
+  const auto& choice = j["choices"][0];
+  InferenceResult r;
+  r.prompt = prompt;
+  r.completion = choice.contains("text") && choice["text"].is_string() ? choice["text"].get<std::string>() : "";
+  r.latency_ms = latency_ms;
+  r.backend = info();
+  apply_usage(j, r.prompt_tokens, r.completion_tokens, r.metadata);
+  append_logprobs(choice, r.metadata);
+  if (choice.contains("finish_reason") && choice["finish_reason"].is_string()) r.metadata["done_reason"] = choice["finish_reason"];
+  r.metadata["stream"] = false;
+  return r;
+}
+
+InferenceResult OpenAIBackend::stream(const std::string& prompt, const GenerateOptions& opts,
+                                      const ChunkCallback& on_chunk) {
+  HttpRequest req = request("/completions", completion_request(prompt, opts, true));
+  req.headers[0] = {"Accept", "text/event-stream"};
+  InferenceResult r;
+  r.prompt = prompt;
+  r.backend = info();
+  r.metadata["stream"] = true;
+  SseParser sse;
+  std::optional<OpenAIError> failure;
+  bool done = false, finished = false, user_canceled = false;
+  int n_events = 0;
+  Timer timer;
+  auto on_event = [&](const SseEvent& ev) -> bool {
+    if (ev.data == "[DONE]") {
+      done = true;
+      return true;
+    }
+    nlohmann::json j = nlohmann::json::parse(ev.data, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+      failure.emplace(fmt::format("bad JSON in the SSE stream from {} after {} event(s): '{}'", req.url, n_events,
+                                  clip(ev.data)));
+      return false;
+    }
+    if (j.contains("error") || ev.event == "error") {
+      failure.emplace(fmt::format("{} failed mid-stream after {} event(s): {}", base_url_, n_events,
+                                  error_message(ev.data)));
+      return false;
+    }
+    ++n_events;
+    apply_usage(j, r.prompt_tokens, r.completion_tokens, r.metadata);
+    if (j.contains("choices") && j["choices"].is_array() && !j["choices"].empty() && j["choices"][0].is_object()) {
+      const auto& c = j["choices"][0];
+      append_logprobs(c, r.metadata);
+      if (c.contains("finish_reason") && c["finish_reason"].is_string()) {
+        r.metadata["done_reason"] = c["finish_reason"];
+        finished = true;
+      }
+      std::string piece = c.contains("text") && c["text"].is_string() ? c["text"].get<std::string>() : "";
+      if (!piece.empty()) {
+        if (r.completion.empty()) r.metadata["ttft_ms"] = timer.elapsed_ms();
+        r.completion += piece;
+        if (on_chunk && !on_chunk(piece)) {
+          user_canceled = true;
+          return false;
+        }
+      }
+    }
+    return true;
+  };
+  HttpResponse res;
+  try {
+    res = transport_->post_json_stream(req, [&](std::string_view data) { return sse.feed(data, on_event); });
+  } catch (const TransportError& e) {
+    if (n_events > 0 && e.kind() != TransportError::Kind::kConnect) {
+      throw OpenAIError(fmt::format("the SSE stream from {} broke after {} event(s): {}", base_url_, n_events, e.what()));
+    }
+    raise_transport(e, req.url);
+  }
+  if (failure) throw *failure;
+  if (res.status >= 300 || (res.status < 200 && !res.canceled)) raise_status(res.status, res.body, req.url);
+  if (!res.canceled && !done) sse.finish(on_event);
+  if (failure) throw *failure;
+  r.latency_ms = timer.elapsed_ms();
+  if (user_canceled) {
+    r.metadata["canceled"] = true;
+    return r;
+  }
+  // [DONE] is the protocol's end; a finish_reason without it (an old server closing early) is enough.
+  if (!done && !finished) {
+    throw OpenAIError(fmt::format("the SSE stream from {} ended after {} event(s) without finish_reason or [DONE]",
+                                  req.url, n_events));
+  }
+  return r;
+}
+
+ChatResult OpenAIBackend::chat(const std::vector<ChatMessage>& messages, const std::vector<ToolSpec>& tools,
+                               const GenerateOptions& opts) {
+  nlohmann::json msgs = nlohmann::json::array();
+  for (const ChatMessage& m : messages) msgs.push_back(message_to_json(m, /*arguments_as_string=*/true));
+  nlohmann::json body = {{"model", model_},
+                         {"messages", msgs},
+                         {"max_tokens", opts.max_new_tokens},
+                         {"temperature", opts.temperature},
+                         {"stream", false}};
+  if (opts.top_p) body["top_p"] = *opts.top_p;
+  if (opts.top_k) body["top_k"] = *opts.top_k;
+  if (opts.seed) body["seed"] = *opts.seed;
+  if (!opts.stop.empty()) body["stop"] = opts.stop;
+  if (!tools.empty()) body["tools"] = tools;
+  HttpRequest req = request("/chat/completions", body);
+  Timer timer;
+  HttpResponse res;
+  try {
+    res = transport_->post_json(req);
+  } catch (const TransportError& e) {
+    raise_transport(e, req.url);
+  }
+  double latency_ms = timer.elapsed_ms();
+  if (res.status < 200 || res.status >= 300) raise_status(res.status, res.body, req.url);
+  nlohmann::json j = nlohmann::json::parse(res.body, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("choices") || !j["choices"].is_array() ||
+      j["choices"].empty() || !j["choices"][0].contains("message") || !j["choices"][0]["message"].is_object()) {
+    throw OpenAIError(fmt::format("bad JSON from {}: expected {{\"choices\":[{{\"message\":...}}]}}, got '{}'", req.url,
+                                  clip(res.body)));
+  }
+  const auto& choice = j["choices"][0];
+  const auto& m = choice["message"];
+  ChatResult out;
+  out.message.role = m.contains("role") && m["role"].is_string() ? m["role"].get<std::string>() : "assistant";
+  out.message.content = m.contains("content") && m["content"].is_string() ? m["content"].get<std::string>() : "";
+  if (m.contains("tool_calls") && m["tool_calls"].is_array()) {
+    try {
+      for (const auto& c : m["tool_calls"]) out.message.tool_calls.push_back(tool_call_from_json(c));
+    } catch (const FormatError& e) {
+      throw OpenAIError(fmt::format("bad tool call from {}: {}", req.url, e.what()));
+    }
+  }
+  out.tool_calls = out.message.tool_calls;
+  out.latency_ms = latency_ms;
+  nlohmann::json meta = nlohmann::json::object();
+  apply_usage(j, out.prompt_tokens, out.completion_tokens, meta);
+  for (const char* key : {"server_total_ms", "prompt_eval_ms", "eval_ms"}) {
+    if (meta.contains(key)) out.timings[key] = meta[key];
+  }
+  out.timings["wall_ms"] = latency_ms;
+  if (choice.contains("finish_reason") && choice["finish_reason"].is_string()) {
+    out.done_reason = choice["finish_reason"].get<std::string>();
+  }
+  out.backend = info();
+  return out;
+}
+
+std::vector<std::string> OpenAIBackend::list_models(double timeout_s) {
+  HttpRequest req;
+  req.url = join_url(base_url_, "/models");
+  req.timeout_s = timeout_s;
+  if (!api_key_.empty()) req.headers.emplace_back("Authorization", "Bearer " + api_key_);
+  HttpResponse res;
+  try {
+    res = transport_->get(req);
+  } catch (const TransportError& e) {
+    raise_transport(e, req.url);
+  }
+  if (res.status != 200) raise_status(res.status, res.body, req.url);
+  nlohmann::json j = nlohmann::json::parse(res.body, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("data")) {
+    throw OpenAIError(fmt::format("bad JSON from {}: expected {{\"data\":[...]}}, got '{}'", req.url, clip(res.body)));
+  }
+  std::vector<std::string> ids;
+  if (j["data"].is_array()) {
+    for (const auto& m : j["data"]) {
+      if (m.is_object() && m.contains("id") && m["id"].is_string()) ids.push_back(m["id"].get<std::string>());
+    }
+  }
+  return ids;
+}
+
+}  // namespace g2c::inference

@@ -1,0 +1,96 @@
+#pragma once
+// The kernel table (style.md "Kernels"): every operation of the forward pass is reached through one
+// table of function pointers, chosen once per process. ref/ref.cpp fills every entry and is the
+// specification; an ISA table (x86/avx2.cpp, x86/avx512.cpp, issue 5) starts as a copy of ref and
+// overrides only what it implements, so a missing SIMD kernel silently falls back to ref.
+//
+// Matrix products are one entry per (weight type, activation type) pair, as ggml's type_traits_cpu:
+// TypeKernels[w] says which activation type `act_type` weights of type w are dotted against and how
+// to convert f32 activations to it (`from_float`). The ref table keeps activations in F32 for every
+// weight type (act_type = F32, from_float = nullptr) and dequantizes one block at a time inside the
+// dot; there is never an F32 copy of a quantized weight.
+//
+// Contract of the product kernels (all shapes outermost first):
+//   w      [n_rows][row_bytes]  rows of `n` elements in the weight type (the GGUF/mmap bytes)
+//   x      [n_tok][x_stride]    activation rows of `n` elements in act_type (x_stride in bytes)
+//   y      [n_tok][ldy]         f32 outputs; entry (it, r) = dot(w row r, x row it)
+//   A kernel computes rows [r0, r1) only, so callers split rows across threads; for a given weight
+//   type, matvec, matmul and vec_dot produce bit-identical values for the same (row, activation)
+//   (batched and single-token runs agree exactly on one table). n is a multiple of the block size.
+//   Pointers need no alignment beyond the element type's (mmap'd GGUF data is 32-byte aligned, but
+//   kernels must accept any offset).
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+#include "g2c/gguf/types.hpp"
+
+namespace g2c::kernels {
+
+using FromFloatFn = void (*)(const float* x, void* y, std::int64_t n);
+using VecDotFn = float (*)(std::int64_t n, const void* w, const void* x);
+using MatvecFn = void (*)(std::int64_t n, const void* w, std::size_t row_bytes, const void* x, float* y,
+                          std::int64_t r0, std::int64_t r1);
+using MatmulFn = void (*)(std::int64_t n, const void* w, std::size_t row_bytes, const void* x,
+                          std::size_t x_stride, std::int64_t n_tok, float* y, std::int64_t ldy,
+                          std::int64_t r0, std::int64_t r1);
+
+struct TypeKernels {
+  GgmlType act_type = GgmlType::F32;  // what activations are converted to before the dot
+  FromFloatFn from_float = nullptr;   // f32 -> act_type; nullptr when act_type is F32
+  VecDotFn vec_dot = nullptr;         // one row
+  MatvecFn matvec = nullptr;          // rows [r0, r1) x one activation (decode)
+  MatmulFn matmul = nullptr;          // rows [r0, r1) x n_tok activations (prefill, batched decode)
+  bool supported() const { return vec_dot != nullptr; }
+};
+
+// RoPE rotation of one token's heads. `cs` [n_rot/2][2] holds (cos, sin) of each rotated pair for this
+// position (rope_cache). kNorm rotates (x[2i], x[2i+1]); kNeox rotates (x[i], x[i + n_rot/2]). Dims
+// n_rot..head_dim-1 of each head are left as they are.
+enum class RopeMode { kNorm = 0, kNeox = 2 };
+
+struct KernelTable {
+  const char* isa_name = "ref";
+  std::array<TypeKernels, kGgmlTypeCount> types{};
+
+  // Elementwise / row ops over f32, n elements. In-place use (y == x) is allowed unless noted.
+  void (*rmsnorm)(const float* x, const float* w, float* y, std::int64_t n, float eps) = nullptr;
+  void (*layernorm)(const float* x, const float* w, const float* b, float* y, std::int64_t n,
+                    float eps) = nullptr;  // w, b may be nullptr
+  void (*add)(const float* a, const float* b, float* y, std::int64_t n) = nullptr;
+  void (*softmax)(float* x, std::int64_t n) = nullptr;
+  void (*silu)(const float* x, float* y, std::int64_t n) = nullptr;
+  void (*swiglu)(const float* gate, const float* up, float* y, std::int64_t n) = nullptr;  // silu(g)*u
+  void (*gelu)(const float* x, float* y, std::int64_t n) = nullptr;  // tanh approx., ggml's fp16 table
+
+  // cs[2i] = cos, cs[2i+1] = sin of pos * freq_scale * base^(-2i/n_rot) / freq_factors[i]
+  // (freq_factors may be nullptr), the angle advanced by repeated multiplication as ggml does.
+  void (*rope_cache)(std::int32_t pos, std::int64_t n_rot, float freq_base, float freq_scale,
+                     const float* freq_factors, float* cs) = nullptr;
+  // x [n_head][head_dim] rotated in place.
+  void (*rope)(float* x, std::int64_t n_head, std::int64_t head_dim, std::int64_t n_rot, const float* cs,
+               RopeMode mode) = nullptr;
+
+  // KV cache in kv type t (F32 or F16), indexed by (int)t: store one row, and attention of one query
+  // head over n_kv cached rows: out[head_dim] = softmax(scale * q.K^T) V with K, V rows at
+  // k + j * row_stride, v + j * row_stride bytes (the head's offset already applied). scratch [n_kv].
+  std::array<void (*)(const float* x, void* dst, std::int64_t n), 2> kv_store{};
+  std::array<void (*)(const float* q, const void* k, const void* v, std::size_t row_stride,
+                      std::int64_t n_kv, std::int64_t head_dim, float scale, float* scratch, float* out),
+             2>
+      attend{};
+};
+
+// Index into KernelTable::kv_store / attend.
+inline int kv_index(GgmlType t) { return t == GgmlType::F16 ? 1 : 0; }
+
+// The table of this process, chosen on first call: G2C_ISA=ref|avx2|avx512 forces one (an unknown
+// name is fatal; a known ISA whose table is not built or not supported by this CPU falls back to ref
+// with a warning), otherwise the best table the CPU supports among those built.
+const KernelTable& kernels();
+// The portable reference table (tests compare every other table against it).
+const KernelTable& ref_table();
+// The table for an ISA name, or nullptr when not built or not supported by this CPU.
+const KernelTable* table_for(const char* isa);
+
+}  // namespace g2c::kernels

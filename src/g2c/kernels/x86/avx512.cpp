@@ -1,0 +1,368 @@
+// AVX-512 kernel table (F, BW, VL, VNNI; BF16 where the CPU has it). Compiled with its own flags and
+// namespace; starts from the ref table and overrides the weight types it implements.
+//
+// Activations: integer types dot against int8 activations as llama.cpp does (Q8_0 for Q4_0/Q5_0/Q8_0,
+// Q8_K for the K-quants) because on two cores the quantized decode is compute-bound and an int8 dot
+// (vpdpbusd / vpmaddubsw) does 32-64 multiply-adds per instruction; float weights keep f32 activations
+// (decode is bandwidth-bound there and f32 keeps the reference's accuracy).
+//
+// Row blocking: every product kernel computes kRows weight rows against one activation row at a time,
+// so each activation block is loaded once for kRows rows. Each row keeps its own accumulators and
+// the same operation order whatever kRows is, so vec_dot, matvec and matmul agree bit for bit.
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "g2c/kernels/kernels.hpp"
+#include "g2c/kernels/ref/ref.hpp"
+#include "g2c/quant/blocks.hpp"
+#include "g2c/quant/quant.hpp"
+
+namespace g2c::kernels::avx512 {
+namespace {
+
+using quant::BlockQ4_0;
+using quant::BlockQ4_K;
+using quant::BlockQ6_K;
+using quant::BlockQ8_0;
+using quant::BlockQ8_K;
+
+constexpr int kRows = 4;
+
+// F16C conversion rather than the shared inline table lookup: no inline function from a shared header
+// is compiled under this file's flags.
+inline float h2f(std::uint16_t h) { return _cvtsh_ss(h); }
+
+inline float hsum8(__m256 v) {
+  __m128 lo = _mm256_castps256_ps128(v);
+  __m128 hi = _mm256_extractf128_ps(v, 1);
+  lo = _mm_add_ps(lo, hi);
+  lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+  lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
+  return _mm_cvtss_f32(lo);
+}
+inline float hsum16(__m512 v) {
+  return hsum8(_mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
+}
+
+// ---- float weights x f32 activations ----------------------------------------------------------
+// Weights are widened 16 at a time; n is any length (masked tail).
+
+template <int NR>
+inline void dot_f32(std::int64_t n, const std::uint8_t* w, std::size_t rb, const float* x, float* out) {
+  __m512 acc[NR];
+  for (int r = 0; r < NR; ++r) acc[r] = _mm512_setzero_ps();
+  std::int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m512 xv = _mm512_loadu_ps(x + i);
+    for (int r = 0; r < NR; ++r)
+      acc[r] = _mm512_fmadd_ps(_mm512_loadu_ps(reinterpret_cast<const float*>(w + r * rb) + i), xv, acc[r]);
+  }
+  if (i < n) {
+    __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);
+    __m512 xv = _mm512_maskz_loadu_ps(m, x + i);
+    for (int r = 0; r < NR; ++r)
+      acc[r] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, reinterpret_cast<const float*>(w + r * rb) + i), xv, acc[r]);
+  }
+  for (int r = 0; r < NR; ++r) out[r] = hsum16(acc[r]);
+}
+
+template <int NR>
+inline void dot_f16(std::int64_t n, const std::uint8_t* w, std::size_t rb, const float* x, float* out) {
+  __m512 acc[NR];
+  for (int r = 0; r < NR; ++r) acc[r] = _mm512_setzero_ps();
+  std::int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m512 xv = _mm512_loadu_ps(x + i);
+    for (int r = 0; r < NR; ++r) {
+      __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + r * rb + 2 * i));
+      acc[r] = _mm512_fmadd_ps(_mm512_cvtph_ps(h), xv, acc[r]);
+    }
+  }
+  if (i < n) {
+    __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);
+    __m512 xv = _mm512_maskz_loadu_ps(m, x + i);
+    for (int r = 0; r < NR; ++r) {
+      __m256i h = _mm256_maskz_loadu_epi16(m, w + r * rb + 2 * i);
+      acc[r] = _mm512_fmadd_ps(_mm512_cvtph_ps(h), xv, acc[r]);
+    }
+  }
+  for (int r = 0; r < NR; ++r) out[r] = hsum16(acc[r]);
+}
+
+template <int NR>
+inline void dot_bf16(std::int64_t n, const std::uint8_t* w, std::size_t rb, const float* x, float* out) {
+  __m512 acc[NR];
+  for (int r = 0; r < NR; ++r) acc[r] = _mm512_setzero_ps();
+  std::int64_t i = 0;
+  auto widen = [](__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); };
+  for (; i + 16 <= n; i += 16) {
+    __m512 xv = _mm512_loadu_ps(x + i);
+    for (int r = 0; r < NR; ++r)
+      acc[r] = _mm512_fmadd_ps(widen(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + r * rb + 2 * i))), xv, acc[r]);
+  }
+  if (i < n) {
+    __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);
+    __m512 xv = _mm512_maskz_loadu_ps(m, x + i);
+    for (int r = 0; r < NR; ++r) acc[r] = _mm512_fmadd_ps(widen(_mm256_maskz_loadu_epi16(m, w + r * rb + 2 * i)), xv, acc[r]);
+  }
+  for (int r = 0; r < NR; ++r) out[r] = hsum16(acc[r]);
+}
+
+// ---- Q8_0 / Q4_0 weights x Q8_0 activations ---------------------------------------------------
+// 32 int8 x int8 products summed into 8 int32 lanes with one VNNI instruction: |w| (unsigned) times
+// x with w's sign applied (Q8_0 codes are in -127..127, so negation never overflows).
+
+inline __m256i dot_s8(__m256i w, __m256i x) {
+  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(w), _mm256_sign_epi8(x, w));
+}
+
+template <int NR>
+inline void dot_q8_0(std::int64_t n, const std::uint8_t* w, std::size_t rb, const void* xv, float* out) {
+  const auto* x = static_cast<const BlockQ8_0*>(xv);
+  const std::int64_t nb = n / 32;
+  __m256 acc[NR];
+  for (int r = 0; r < NR; ++r) acc[r] = _mm256_setzero_ps();
+  for (std::int64_t ib = 0; ib < nb; ++ib) {
+    const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[ib].qs));
+    const float dx = h2f(x[ib].d);
+    for (int r = 0; r < NR; ++r) {
+      const auto* b = reinterpret_cast<const BlockQ8_0*>(w + r * rb) + ib;
+      __m256i d = dot_s8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->qs)), xq);
+      acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_set1_ps(h2f(b->d) * dx), acc[r]);
+    }
+  }
+  for (int r = 0; r < NR; ++r) out[r] = hsum8(acc[r]);
+}
+
+// Q4_0: nibbles q in 0..15 are already unsigned: dot(q - 8, x) = dpbusd(q, x) - dpbusd(8, x); the
+// second term is shared by every row, so it seeds each row's accumulator.
+template <int NR>
+inline void dot_q4_0(std::int64_t n, const std::uint8_t* w, std::size_t rb, const void* xv, float* out) {
+  const auto* x = static_cast<const BlockQ8_0*>(xv);
+  const std::int64_t nb = n / 32;
+  const __m256i lo_mask = _mm256_set1_epi8(0x0f);
+  const __m256i eights = _mm256_set1_epi8(8);
+  __m256 acc[NR];
+  for (int r = 0; r < NR; ++r) acc[r] = _mm256_setzero_ps();
+  for (std::int64_t ib = 0; ib < nb; ++ib) {
+    const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[ib].qs));
+    const __m256i neg8x = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), eights, xq));
+    const float dx = h2f(x[ib].d);
+    for (int r = 0; r < NR; ++r) {
+      const auto* b = reinterpret_cast<const BlockQ4_0*>(w + r * rb) + ib;
+      __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b->qs));
+      __m256i u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), lo_mask);
+      __m256i d = _mm256_dpbusd_epi32(neg8x, u, xq);
+      acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_set1_ps(h2f(b->d) * dx), acc[r]);
+    }
+  }
+  for (int r = 0; r < NR; ++r) out[r] = hsum8(acc[r]);
+}
+
+// ---- K-quants x Q8_K activations --------------------------------------------------------------
+
+// The 8 six-bit scales and mins of a Q4_K/Q5_K super-block (12 packed bytes).
+inline void scale_mins_k4(const std::uint8_t* q, std::uint8_t* sc, std::uint8_t* m) {
+  for (int j = 0; j < 4; ++j) {
+    sc[j] = q[j] & 63;
+    m[j] = q[j + 4] & 63;
+  }
+  for (int j = 4; j < 8; ++j) {
+    sc[j] = static_cast<std::uint8_t>((q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4));
+    m[j] = static_cast<std::uint8_t>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+  }
+}
+
+// Q4_K: value = d*sc*q - dmin*m per 32-element sub-block. Per 64 elements (one 32-byte qs chunk:
+// low nibbles = sub-block 2j, high = 2j+1): vpmaddubsw(q, x) -> 32 int16 pair sums, vpmaddwd with the
+// sub-block scales -> 16 int32. The mins term uses the activation's 16-element sums (bsums).
+template <int NR>
+inline void dot_q4_k(std::int64_t n, const std::uint8_t* w, std::size_t rb, const void* xv, float* out) {
+  const auto* x = static_cast<const BlockQ8_K*>(xv);
+  const std::int64_t nb = n / 256;
+  const __m512i lo_mask = _mm512_set1_epi8(0x0f);
+  __m512 acc[NR];
+  float accm[NR];
+  for (int r = 0; r < NR; ++r) {
+    acc[r] = _mm512_setzero_ps();
+    accm[r] = 0.0f;
+  }
+  for (std::int64_t ib = 0; ib < nb; ++ib) {
+    const BlockQ8_K& xb = x[ib];
+    __m512i xq[4];
+    for (int j = 0; j < 4; ++j) xq[j] = _mm512_loadu_si512(xb.qs + 64 * j);
+    // pair sums of bsums: sum of sub-block k (32 elements) = bsums[2k] + bsums[2k+1]
+    const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.bsums));
+    for (int r = 0; r < NR; ++r) {
+      const auto* b = reinterpret_cast<const BlockQ4_K*>(w + r * rb) + ib;
+      alignas(16) std::uint8_t sc[8], mn[8];
+      scale_mins_k4(b->scales, sc, mn);
+      __m512i isum = _mm512_setzero_si512();
+      for (int j = 0; j < 4; ++j) {
+        __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->qs + 32 * j));
+        __m512i qq = _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1);
+        qq = _mm512_and_si512(qq, lo_mask);
+        __m512i p16 = _mm512_maddubs_epi16(qq, xq[j]);
+        __m512i s16 = _mm512_inserti64x4(_mm512_set1_epi16(sc[2 * j]), _mm256_set1_epi16(sc[2 * j + 1]), 1);
+        isum = _mm512_add_epi32(isum, _mm512_madd_epi16(p16, s16));
+      }
+      // mins: sum_k m[k] * (bsums[2k] + bsums[2k+1])
+      __m256i m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn)),
+                                                           _mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn))));
+      __m256i mp = _mm256_madd_epi16(bs, m16);
+      __m128i m4 = _mm_add_epi32(_mm256_castsi256_si128(mp), _mm256_extracti128_si256(mp, 1));
+      m4 = _mm_add_epi32(m4, _mm_shuffle_epi32(m4, 0x4e));
+      m4 = _mm_add_epi32(m4, _mm_shuffle_epi32(m4, 0xb1));
+      const float d = xb.d * h2f(b->d);
+      const float dmin = xb.d * h2f(b->dmin);
+      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(d), acc[r]);
+      accm[r] += dmin * static_cast<float>(_mm_cvtsi128_si32(m4));
+    }
+  }
+  for (int r = 0; r < NR; ++r) out[r] = hsum16(acc[r]) - accm[r];
+}
+
+// Q6_K: value = d*sc*(q - 32), q in 0..63, 16 sub-blocks of 16. Per 128-element half: ql[64], qh[32],
+// 8 scales. q = vpmaddubsw(q, x) with q unsigned, then the -32 term from bsums.
+template <int NR>
+inline void dot_q6_k(std::int64_t n, const std::uint8_t* w, std::size_t rb, const void* xv, float* out) {
+  const auto* x = static_cast<const BlockQ8_K*>(xv);
+  const std::int64_t nb = n / 256;
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  const __m256i m2 = _mm256_set1_epi8(0x03);
+  __m512 acc[NR];
+  for (int r = 0; r < NR; ++r) acc[r] = _mm512_setzero_ps();
+  for (std::int64_t ib = 0; ib < nb; ++ib) {
+    const BlockQ8_K& xb = x[ib];
+    const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.bsums));
+    for (int r = 0; r < NR; ++r) {
+      const auto* b = reinterpret_cast<const BlockQ6_K*>(w + r * rb) + ib;
+      __m512i isum = _mm512_setzero_si512();
+      for (int h = 0; h < 2; ++h) {
+        const std::uint8_t* ql = b->ql + 64 * h;
+        const std::uint8_t* qh = b->qh + 32 * h;
+        const std::int8_t* sc = b->scales + 8 * h;
+        const std::int8_t* xq = xb.qs + 128 * h;
+        __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
+        __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
+        __m256i hh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh));
+        // element groups of 32: q1 | q2 in one zmm, q3 | q4 in the other
+        __m256i q1 = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hh, m2), 4));
+        __m256i q2 = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                                     _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 2), m2), 4));
+        __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                     _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 4), m2), 4));
+        __m256i q4 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                     _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 6), m2), 4));
+        __m512i qa = _mm512_inserti64x4(_mm512_castsi256_si512(q1), q2, 1);
+        __m512i qb = _mm512_inserti64x4(_mm512_castsi256_si512(q3), q4, 1);
+        __m512i pa = _mm512_maddubs_epi16(qa, _mm512_loadu_si512(xq));
+        __m512i pb = _mm512_maddubs_epi16(qb, _mm512_loadu_si512(xq + 64));
+        // scales per 16 elements = per 8 int16 lanes: sc[0..3] for qa, sc[4..7] for qb
+        __m128i s8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc));
+        __m128i s16 = _mm_cvtepi8_epi16(s8);  // 8 int16 scales
+        // expand each scale to 8 lanes: lanes [8g, 8g+8) get sc[g]
+        __m512i idx_a = _mm512_set_epi16(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0,
+                                         0, 0, 0, 0, 0, 0);
+        __m512i idx_b = _mm512_add_epi16(idx_a, _mm512_set1_epi16(4));
+        __m512i sv = _mm512_castsi128_si512(s16);
+        __m512i sa = _mm512_permutexvar_epi16(idx_a, sv);
+        __m512i sb = _mm512_permutexvar_epi16(idx_b, sv);
+        isum = _mm512_add_epi32(isum, _mm512_madd_epi16(pa, sa));
+        isum = _mm512_add_epi32(isum, _mm512_madd_epi16(pb, sb));
+      }
+      // -32 * sum_g sc[g] * bsums[g]
+      __m256i s16all = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b->scales)));
+      __m256i mp = _mm256_madd_epi16(bs, s16all);
+      __m128i m4v = _mm_add_epi32(_mm256_castsi256_si128(mp), _mm256_extracti128_si256(mp, 1));
+      m4v = _mm_add_epi32(m4v, _mm_shuffle_epi32(m4v, 0x4e));
+      m4v = _mm_add_epi32(m4v, _mm_shuffle_epi32(m4v, 0xb1));
+      __m512i corr = _mm512_set1_epi32(0);
+      corr = _mm512_mask_set1_epi32(corr, 1, -32 * _mm_cvtsi128_si32(m4v));
+      isum = _mm512_add_epi32(isum, corr);
+      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(xb.d * h2f(b->d)), acc[r]);
+    }
+  }
+  for (int r = 0; r < NR; ++r) out[r] = hsum16(acc[r]);
+}
+
+// ---- generic row drivers ----------------------------------------------------------------------
+
+template <void (*Dot1)(std::int64_t, const std::uint8_t*, std::size_t, const void*, float*),
+          void (*DotN)(std::int64_t, const std::uint8_t*, std::size_t, const void*, float*)>
+struct Driver {
+  static float vec_dot(std::int64_t n, const void* w, const void* x) {
+    float out;
+    Dot1(n, static_cast<const std::uint8_t*>(w), 0, x, &out);
+    return out;
+  }
+  static void matvec(std::int64_t n, const void* w, std::size_t rb, const void* x, float* y, std::int64_t r0,
+                     std::int64_t r1) {
+    const auto* wb = static_cast<const std::uint8_t*>(w);
+    std::int64_t r = r0;
+    for (; r + kRows <= r1; r += kRows) DotN(n, wb + r * rb, rb, x, y + r);
+    for (; r < r1; ++r) Dot1(n, wb + r * rb, rb, x, y + r);
+  }
+  // Tiles of kRows weight rows x all tokens: a tile's rows stay in L1/L2 while the tokens stream by.
+  static void matmul(std::int64_t n, const void* w, std::size_t rb, const void* x, std::size_t xs,
+                     std::int64_t n_tok, float* y, std::int64_t ldy, std::int64_t r0, std::int64_t r1) {
+    const auto* wb = static_cast<const std::uint8_t*>(w);
+    const auto* xb = static_cast<const std::uint8_t*>(x);
+    float tmp[kRows];
+    std::int64_t r = r0;
+    for (; r + kRows <= r1; r += kRows) {
+      for (std::int64_t it = 0; it < n_tok; ++it) {
+        DotN(n, wb + r * rb, rb, xb + it * xs, tmp);
+        for (int k = 0; k < kRows; ++k) y[it * ldy + r + k] = tmp[k];
+      }
+    }
+    for (; r < r1; ++r)
+      for (std::int64_t it = 0; it < n_tok; ++it) Dot1(n, wb + r * rb, rb, xb + it * xs, y + it * ldy + r);
+  }
+};
+
+#define G2C_DOT_WRAPPERS(name, xtype)                                                                     \
+  template <int NR>                                                                                      \
+  void name##_w(std::int64_t n, const std::uint8_t* w, std::size_t rb, const void* x, float* out) {      \
+    name<NR>(n, w, rb, static_cast<const xtype*>(x), out);                                               \
+  }
+G2C_DOT_WRAPPERS(dot_f32, float)
+G2C_DOT_WRAPPERS(dot_f16, float)
+G2C_DOT_WRAPPERS(dot_bf16, float)
+#undef G2C_DOT_WRAPPERS
+
+template <class D>
+void install(TypeKernels& k, GgmlType act, FromFloatFn from_float) {
+  k.act_type = act;
+  k.from_float = from_float;
+  k.vec_dot = &D::vec_dot;
+  k.matvec = &D::matvec;
+  k.matmul = &D::matmul;
+}
+
+void q8_0_from_float(const float* x, void* y, std::int64_t n) { quant::quantize_row(GgmlType::Q8_0, x, y, n); }
+void q8_k_from_float(const float* x, void* y, std::int64_t n) { quant::quantize_row(GgmlType::Q8_K, x, y, n); }
+
+KernelTable make() {
+  KernelTable t = ref::make_table();
+  t.isa_name = "avx512";
+  auto& ty = t.types;
+  install<Driver<dot_f32_w<1>, dot_f32_w<kRows>>>(ty[static_cast<int>(GgmlType::F32)], GgmlType::F32, nullptr);
+  install<Driver<dot_f16_w<1>, dot_f16_w<kRows>>>(ty[static_cast<int>(GgmlType::F16)], GgmlType::F32, nullptr);
+  install<Driver<dot_bf16_w<1>, dot_bf16_w<kRows>>>(ty[static_cast<int>(GgmlType::BF16)], GgmlType::F32, nullptr);
+  install<Driver<dot_q8_0<1>, dot_q8_0<kRows>>>(ty[static_cast<int>(GgmlType::Q8_0)], GgmlType::Q8_0, &q8_0_from_float);
+  install<Driver<dot_q4_0<1>, dot_q4_0<kRows>>>(ty[static_cast<int>(GgmlType::Q4_0)], GgmlType::Q8_0, &q8_0_from_float);
+  install<Driver<dot_q4_k<1>, dot_q4_k<kRows>>>(ty[static_cast<int>(GgmlType::Q4_K)], GgmlType::Q8_K, &q8_k_from_float);
+  install<Driver<dot_q6_k<1>, dot_q6_k<kRows>>>(ty[static_cast<int>(GgmlType::Q6_K)], GgmlType::Q8_K, &q8_k_from_float);
+  return t;
+}
+
+}  // namespace
+
+const KernelTable* table() {
+  static const KernelTable t = make();
+  return &t;
+}
+
+}  // namespace g2c::kernels::avx512

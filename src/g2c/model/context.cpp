@@ -1,0 +1,395 @@
+// The forward pass: straight-line code over buffers allocated once per Context (llama2.c run.c
+// `forward`, gemma.cpp TransformerLayer). Every operation goes through the kernel table.
+//
+// A batch is cut into passes of at most n_batch tokens. In each pass, for every layer: norm, Q/K/V
+// projections for all tokens (one weight read per pass: matmul; a single token uses matvec), RoPE,
+// K/V rows stored into each token's own sequence cache, then causal attention of every (token, head)
+// over its sequence's cache rows 0..pos, output projection, FFN. Only tokens that asked for logits go
+// through the output norm and the vocabulary projection.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include <fmt/core.h>
+
+#include "g2c/core/aligned.hpp"
+#include "g2c/core/error.hpp"
+#include "g2c/core/log.hpp"
+#include "g2c/core/thread_pool.hpp"
+#include "g2c/kernels/kernels.hpp"
+#include "g2c/model/model.hpp"
+#include "g2c/model/weights.hpp"
+#include "g2c/quant/quant.hpp"
+
+namespace g2c::model {
+
+struct Context::State {
+  explicit State(int threads) : pool(threads) {}
+  const kernels::KernelTable* k = nullptr;
+  ThreadPool pool;
+  std::int64_t n_ub = 0;      // tokens per pass
+  GgmlType kv_type = GgmlType::F32;
+  std::size_t kv_row = 0;     // bytes of one cache row: n_embd_kv elements of kv_type
+  std::size_t kv_seq = 0;     // bytes of one sequence's cache: n_layer * n_ctx * kv_row
+
+  AlignedBuffer<std::uint8_t> k_cache;  // [n_seq][n_layer][n_ctx][n_embd_kv] of kv_type
+  AlignedBuffer<std::uint8_t> v_cache;  // [n_seq][n_layer][n_ctx][n_embd_kv] of kv_type
+  std::vector<std::int32_t> seq_len;               // [n_seq] cached positions
+  std::vector<std::vector<std::int32_t>> history;  // [n_seq][seq_len] tokens, for naive recompute
+
+  AlignedBuffer<float> x;        // [n_ub][n_embd]        residual stream
+  AlignedBuffer<float> xn;       // [n_ub][n_embd]        normed input of a block
+  AlignedBuffer<float> q;        // [n_ub][n_embd_q]
+  AlignedBuffer<float> kx;       // [n_ub][n_embd_kv]
+  AlignedBuffer<float> vx;       // [n_ub][n_embd_kv]
+  AlignedBuffer<float> qkv;      // [n_ub][n_embd_q + 2 n_embd_kv]  fused-QKV archs only
+  AlignedBuffer<float> att;      // [n_ub][n_embd_q]      attention output, before attn_output
+  AlignedBuffer<float> ff_a;     // [n_ub][n_ff]
+  AlignedBuffer<float> ff_b;     // [n_ub][n_ff]
+  AlignedBuffer<float> proj;     // [n_ub][n_embd]        block output before the residual add
+  AlignedBuffer<float> out_h;    // [n_ub][n_embd]        normed final hidden of output tokens
+  AlignedBuffer<std::uint8_t> act;  // [n_ub][act row]    activations converted to a kernel's act_type
+  AlignedBuffer<float> rope_cs;  // [n_ub][n_rot]         (cos, sin) per rotated pair per token
+  AlignedBuffer<float> scores;   // [n_threads][n_ctx]    attention scores of one (token, head)
+
+  std::vector<float> logits;     // [n_outputs][n_vocab]  grown to the largest request
+  std::vector<float> hidden;     // [n_outputs][n_embd]   when ContextOptions::embeddings
+};
+
+namespace {
+
+std::size_t act_row_capacity(const HParams& hp) {
+  // Any act type is at most 4 bytes per element plus block headers; 8 per element is ample.
+  const std::int64_t n = std::max({hp.n_embd, hp.n_ff, hp.n_embd_q()});
+  return static_cast<std::size_t>(n) * 8 + 64;
+}
+
+}  // namespace
+
+Context::Context(const Model& model, const ContextOptions& opts) : model_(model), opts_(opts) {
+  const HParams& hp = model.hparams();
+  if (opts_.n_ctx < 0 || opts_.n_seq <= 0 || opts_.n_batch <= 0)
+    throw InvalidArgument(fmt::format("context options: n_ctx {} n_seq {} n_batch {} (need n_ctx >= 0, n_seq > 0, "
+                                      "n_batch > 0)",
+                                      opts_.n_ctx, opts_.n_seq, opts_.n_batch));
+  if (opts_.n_ctx == 0) opts_.n_ctx = static_cast<std::int32_t>(std::min<std::int64_t>(hp.n_ctx_train, 4096));
+  if (hp.arch == Arch::kGpt2 && opts_.n_ctx > hp.n_ctx_train)
+    throw InvalidArgument(fmt::format("n_ctx {} exceeds the {} learned positions of this gpt2 model", opts_.n_ctx,
+                                      hp.n_ctx_train));
+  if (opts_.n_ctx > hp.n_ctx_train)
+    log_warn("n_ctx {} is larger than the model's training context {}", opts_.n_ctx, hp.n_ctx_train);
+
+  st_ = std::make_unique<State>(opts_.threads);
+  State& s = *st_;
+  s.k = &kernels::kernels();
+  s.n_ub = opts_.n_batch;
+  s.kv_type = opts_.kv_type == KvType::kF16 ? GgmlType::F16 : GgmlType::F32;
+  s.kv_row = static_cast<std::size_t>(hp.n_embd_kv()) * (s.kv_type == GgmlType::F16 ? 2 : 4);
+  s.kv_seq = static_cast<std::size_t>(hp.n_layer) * static_cast<std::size_t>(opts_.n_ctx) * s.kv_row;
+  s.k_cache.reset(s.kv_seq * static_cast<std::size_t>(opts_.n_seq));
+  s.v_cache.reset(s.kv_seq * static_cast<std::size_t>(opts_.n_seq));
+  s.seq_len.assign(static_cast<std::size_t>(opts_.n_seq), 0);
+  s.history.assign(static_cast<std::size_t>(opts_.n_seq), {});
+
+  const auto n_ub = static_cast<std::size_t>(s.n_ub);
+  s.x.reset(n_ub * hp.n_embd);
+  s.xn.reset(n_ub * hp.n_embd);
+  s.q.reset(n_ub * hp.n_embd_q());
+  s.kx.reset(n_ub * hp.n_embd_kv());
+  s.vx.reset(n_ub * hp.n_embd_kv());
+  if (!model.weights().layers.empty() && model.weights().layers[0].wqkv)
+    s.qkv.reset(n_ub * (hp.n_embd_q() + 2 * hp.n_embd_kv()));
+  s.att.reset(n_ub * hp.n_embd_q());
+  s.ff_a.reset(n_ub * hp.n_ff);
+  s.ff_b.reset(n_ub * hp.n_ff);
+  s.proj.reset(n_ub * hp.n_embd);
+  s.out_h.reset(n_ub * hp.n_embd);
+  s.act.reset(n_ub * act_row_capacity(hp));
+  s.rope_cs.reset(n_ub * std::max<std::int64_t>(hp.n_rot, 2));
+  s.scores.reset(static_cast<std::size_t>(s.pool.size()) * static_cast<std::size_t>(opts_.n_ctx));
+  s.logits.reserve(static_cast<std::size_t>(opts_.n_seq * hp.n_vocab));
+
+  log_info("context: n_ctx {} x {} sequence(s), KV cache {} = {:.2f} MiB (2*n_ctx*n_layer*n_head_kv*head_dim*bytes), "
+           "{} threads, kernels {}",
+           opts_.n_ctx, opts_.n_seq, s.kv_type == GgmlType::F16 ? "F16" : "F32",
+           static_cast<double>(kv_bytes()) / (1024.0 * 1024.0), s.pool.size(), s.k->isa_name);
+}
+
+Context::~Context() = default;
+
+int Context::threads() const { return st_->pool.size(); }
+
+std::uint64_t Context::kv_bytes() const { return 2ull * st_->kv_seq * static_cast<std::uint64_t>(opts_.n_seq); }
+
+std::int32_t Context::seq_len(std::int32_t seq) const {
+  if (seq < 0 || seq >= opts_.n_seq) throw InvalidArgument(fmt::format("sequence {} out of range [0, {})", seq, opts_.n_seq));
+  return st_->seq_len[static_cast<std::size_t>(seq)];
+}
+
+void Context::clear(std::int32_t seq) { truncate(seq, 0); }
+
+void Context::truncate(std::int32_t seq, std::int32_t n) {
+  const std::int32_t len = seq_len(seq);
+  if (n < 0 || n > len) throw InvalidArgument(fmt::format("truncate sequence {} to {}: it has {} positions", seq, n, len));
+  st_->seq_len[static_cast<std::size_t>(seq)] = n;
+  st_->history[static_cast<std::size_t>(seq)].resize(static_cast<std::size_t>(n));
+}
+
+std::span<const float> Context::logits(std::int32_t i) const {
+  if (i < 0 || i >= n_outputs_) throw InvalidArgument(fmt::format("output {} out of range [0, {})", i, n_outputs_));
+  const auto nv = static_cast<std::size_t>(model_.hparams().n_vocab);
+  return {st_->logits.data() + static_cast<std::size_t>(i) * nv, nv};
+}
+
+std::span<const float> Context::hidden(std::int32_t i) const {
+  if (!opts_.embeddings) throw InvalidArgument("hidden states need ContextOptions::embeddings");
+  if (i < 0 || i >= n_outputs_) throw InvalidArgument(fmt::format("output {} out of range [0, {})", i, n_outputs_));
+  const auto ne = static_cast<std::size_t>(model_.hparams().n_embd);
+  return {st_->hidden.data() + static_cast<std::size_t>(i) * ne, ne};
+}
+
+void Context::validate(std::span<const BatchToken> batch) const {
+  const HParams& hp = model_.hparams();
+  std::vector<std::int32_t> next(st_->seq_len);
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const BatchToken& t = batch[i];
+    if (t.seq < 0 || t.seq >= opts_.n_seq)
+      throw InvalidArgument(fmt::format("batch token {}: sequence {} out of range [0, {})", i, t.seq, opts_.n_seq));
+    if (t.token < 0 || t.token >= hp.n_vocab)
+      throw InvalidArgument(fmt::format("batch token {}: token id {} out of range [0, {})", i, t.token, hp.n_vocab));
+    const std::int32_t want = next[static_cast<std::size_t>(t.seq)];
+    if (t.pos != want)
+      throw InvalidArgument(fmt::format("batch token {}: sequence {} continues at position {}, got {} (clear or "
+                                        "truncate the sequence to rewind)",
+                                        i, t.seq, want, t.pos));
+    if (t.pos >= opts_.n_ctx)
+      throw ContextOverflow(fmt::format("sequence {}: position {} does not fit the context of {} tokens", t.seq, t.pos,
+                                        opts_.n_ctx));
+    next[static_cast<std::size_t>(t.seq)] = want + 1;
+  }
+}
+
+void Context::decode(std::span<const BatchToken> batch) {
+  validate(batch);
+  const HParams& hp = model_.hparams();
+  State& s = *st_;
+  std::int32_t n_out = 0;
+  std::vector<std::int32_t> slot(batch.size(), -1);
+  for (std::size_t i = 0; i < batch.size(); ++i)
+    if (batch[i].logits) slot[i] = n_out++;
+  n_outputs_ = n_out;
+  s.logits.resize(static_cast<std::size_t>(n_out) * static_cast<std::size_t>(hp.n_vocab));
+  if (opts_.embeddings) s.hidden.resize(static_cast<std::size_t>(n_out) * static_cast<std::size_t>(hp.n_embd));
+  if (batch.empty()) return;
+  if (!opts_.naive) {
+    run(batch, slot);
+    return;
+  }
+  // Naive: every sequence in the batch is recomputed from position 0 (history + new tokens).
+  std::vector<BatchToken> ex;
+  std::vector<std::int32_t> ex_slot;
+  std::vector<bool> done(static_cast<std::size_t>(opts_.n_seq), false);
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const std::int32_t seq = batch[i].seq;
+    if (done[static_cast<std::size_t>(seq)]) continue;
+    done[static_cast<std::size_t>(seq)] = true;
+    const auto& hist = s.history[static_cast<std::size_t>(seq)];
+    for (std::int32_t p = 0; p < s.seq_len[static_cast<std::size_t>(seq)]; ++p) {
+      ex.push_back({hist[static_cast<std::size_t>(p)], seq, p, false});
+      ex_slot.push_back(-1);
+    }
+    for (std::size_t j = i; j < batch.size(); ++j) {
+      if (batch[j].seq != seq) continue;
+      ex.push_back(batch[j]);
+      ex_slot.push_back(slot[j]);
+    }
+  }
+  for (std::size_t q = 0; q < done.size(); ++q)
+    if (done[q]) s.seq_len[q] = 0;
+  run(ex, ex_slot);
+}
+
+void Context::run(std::span<const BatchToken> batch, std::span<const std::int32_t> out_slot) {
+  const HParams& hp = model_.hparams();
+  const Weights& w = model_.weights();
+  State& s = *st_;
+  const kernels::KernelTable& k = *s.k;
+  ThreadPool& pool = s.pool;
+  const std::int64_t E = hp.n_embd, Eq = hp.n_embd_q(), Ekv = hp.n_embd_kv(), hd = hp.head_dim;
+  const std::int64_t n_vocab = hp.n_vocab;
+  const int kvi = kernels::kv_index(s.kv_type);
+  const std::size_t kv_elem = s.kv_type == GgmlType::F16 ? 2 : 4;
+  const float kq_scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const std::int64_t group = hp.n_head / hp.n_head_kv;
+  const kernels::RopeMode rope_mode =
+      hp.rope_type == RopeType::kNeox ? kernels::RopeMode::kNeox : kernels::RopeMode::kNorm;
+
+  // y [n][W.n_out] = x [n][W.n_in] . W^T, rows split across the pool. One token: the decode kernel
+  // (matvec); several: the prefill kernel (matmul, each weight block read once per tile of tokens).
+  auto project = [&](const WeightTensor& W, const float* x, std::int64_t n, float* y) {
+    const kernels::TypeKernels& tk = k.types[static_cast<std::size_t>(W.type)];
+    const void* xin = x;
+    std::size_t x_stride = static_cast<std::size_t>(W.n_in) * sizeof(float);
+    if (tk.from_float) {
+      x_stride = static_cast<std::size_t>(*row_bytes(tk.act_type, static_cast<std::uint64_t>(W.n_in)));
+      for (std::int64_t it = 0; it < n; ++it) tk.from_float(x + it * W.n_in, s.act.data() + it * x_stride, W.n_in);
+      xin = s.act.data();
+    }
+    if (n == 1) {
+      pool.parallel_for(W.n_out, [&](std::int64_t r0, std::int64_t r1) {
+        tk.matvec(W.n_in, W.data, W.row_bytes, xin, y, r0, r1);
+      });
+    } else {
+      pool.parallel_for(W.n_out, [&](std::int64_t r0, std::int64_t r1) {
+        tk.matmul(W.n_in, W.data, W.row_bytes, xin, x_stride, n, y, W.n_out, r0, r1);
+      });
+    }
+  };
+  auto add_bias = [&](const WeightTensor& b, float* y, std::int64_t n) {
+    if (!b) return;
+    for (std::int64_t it = 0; it < n; ++it) k.add(y + it * b.n_in, b.f32(), y + it * b.n_in, b.n_in);
+  };
+  auto norm = [&](const WeightTensor& g, const WeightTensor& b, const float* x, float* y, std::int64_t n) {
+    for (std::int64_t it = 0; it < n; ++it) {
+      if (hp.norm_type == NormType::kRms)
+        k.rmsnorm(x + it * E, g.f32(), y + it * E, E, hp.norm_rms_eps);
+      else
+        k.layernorm(x + it * E, g.f32(), b ? b.f32() : nullptr, y + it * E, E, hp.norm_eps);
+    }
+  };
+  auto cache_row = [&](AlignedBuffer<std::uint8_t>& c, std::int32_t seq, std::int64_t il, std::int32_t pos) {
+    return c.data() + static_cast<std::size_t>(seq) * s.kv_seq +
+           (static_cast<std::size_t>(il) * static_cast<std::size_t>(opts_.n_ctx) + static_cast<std::size_t>(pos)) *
+               s.kv_row;
+  };
+
+  for (std::size_t b0 = 0; b0 < batch.size(); b0 += static_cast<std::size_t>(s.n_ub)) {
+    const std::int64_t n = static_cast<std::int64_t>(std::min(batch.size() - b0, static_cast<std::size_t>(s.n_ub)));
+    const BatchToken* tok = batch.data() + b0;
+    const std::int32_t* slot = out_slot.data() + b0;
+
+    // Embeddings (+ learned positions), one row dequantized per token.
+    for (std::int64_t it = 0; it < n; ++it) {
+      float* xr = s.x.data() + it * E;
+      quant::dequantize_row(w.tok_embd.type, w.tok_embd.row(tok[it].token), xr, E);
+      if (w.pos_embd) {
+        float* tmp = s.xn.data() + it * E;
+        quant::dequantize_row(w.pos_embd.type, w.pos_embd.row(tok[it].pos), tmp, E);
+        k.add(xr, tmp, xr, E);
+      }
+    }
+    if (hp.rope_type != RopeType::kNone)
+      for (std::int64_t it = 0; it < n; ++it)
+        k.rope_cache(tok[it].pos, hp.n_rot, hp.rope_freq_base, hp.rope_freq_scale,
+                     w.rope_freqs ? w.rope_freqs.f32() : nullptr, s.rope_cs.data() + it * hp.n_rot);
+
+    for (std::int64_t il = 0; il < hp.n_layer; ++il) {
+      const LayerWeights& L = w.layers[static_cast<std::size_t>(il)];
+
+      // ---- attention ----
+      norm(L.attn_norm, L.attn_norm_b, s.x.data(), s.xn.data(), n);
+      if (L.wqkv) {
+        const std::int64_t nq = Eq + 2 * Ekv;
+        project(L.wqkv, s.xn.data(), n, s.qkv.data());
+        add_bias(L.bqkv, s.qkv.data(), n);
+        for (std::int64_t it = 0; it < n; ++it) {
+          const float* r = s.qkv.data() + it * nq;
+          std::memcpy(s.q.data() + it * Eq, r, Eq * sizeof(float));
+          std::memcpy(s.kx.data() + it * Ekv, r + Eq, Ekv * sizeof(float));
+          std::memcpy(s.vx.data() + it * Ekv, r + Eq + Ekv, Ekv * sizeof(float));
+        }
+      } else {
+        project(L.wq, s.xn.data(), n, s.q.data());
+        project(L.wk, s.xn.data(), n, s.kx.data());
+        project(L.wv, s.xn.data(), n, s.vx.data());
+        add_bias(L.bq, s.q.data(), n);
+        add_bias(L.bk, s.kx.data(), n);
+        add_bias(L.bv, s.vx.data(), n);
+      }
+      for (std::int64_t it = 0; it < n; ++it) {
+        if (hp.rope_type != RopeType::kNone) {
+          const float* cs = s.rope_cs.data() + it * hp.n_rot;
+          k.rope(s.q.data() + it * Eq, hp.n_head, hd, hp.n_rot, cs, rope_mode);
+          k.rope(s.kx.data() + it * Ekv, hp.n_head_kv, hd, hp.n_rot, cs, rope_mode);
+        }
+        k.kv_store[kvi](s.kx.data() + it * Ekv, cache_row(s.k_cache, tok[it].seq, il, tok[it].pos), Ekv);
+        k.kv_store[kvi](s.vx.data() + it * Ekv, cache_row(s.v_cache, tok[it].seq, il, tok[it].pos), Ekv);
+      }
+      // Every (token, head) attends over its own sequence's rows 0..pos; items are independent, so the
+      // result does not depend on how they are spread over threads.
+      const std::int64_t n_items = n * hp.n_head;
+      pool.run([&](int ith, int nth) {
+        float* scratch = s.scores.data() + static_cast<std::size_t>(ith) * static_cast<std::size_t>(opts_.n_ctx);
+        for (std::int64_t item = ith; item < n_items; item += nth) {
+          const std::int64_t it = item / hp.n_head, ih = item % hp.n_head;
+          const std::size_t head_off = static_cast<std::size_t>((ih / group) * hd) * kv_elem;
+          k.attend[kvi](s.q.data() + it * Eq + ih * hd, cache_row(s.k_cache, tok[it].seq, il, 0) + head_off,
+                        cache_row(s.v_cache, tok[it].seq, il, 0) + head_off, s.kv_row, tok[it].pos + 1, hd, kq_scale,
+                        scratch, s.att.data() + it * Eq + ih * hd);
+        }
+      });
+      project(L.wo, s.att.data(), n, s.proj.data());
+      add_bias(L.bo, s.proj.data(), n);
+      for (std::int64_t it = 0; it < n; ++it) k.add(s.x.data() + it * E, s.proj.data() + it * E, s.x.data() + it * E, E);
+
+      // ---- feed-forward ----
+      norm(L.ffn_norm, L.ffn_norm_b, s.x.data(), s.xn.data(), n);
+      if (hp.ffn_type == FfnType::kSwiglu) {
+        project(L.ffn_gate, s.xn.data(), n, s.ff_a.data());
+        project(L.ffn_up, s.xn.data(), n, s.ff_b.data());
+        for (std::int64_t it = 0; it < n; ++it)
+          k.swiglu(s.ff_a.data() + it * hp.n_ff, s.ff_b.data() + it * hp.n_ff, s.ff_a.data() + it * hp.n_ff, hp.n_ff);
+      } else {
+        project(L.ffn_up, s.xn.data(), n, s.ff_a.data());
+        add_bias(L.ffn_up_b, s.ff_a.data(), n);
+        k.gelu(s.ff_a.data(), s.ff_a.data(), n * hp.n_ff);
+      }
+      project(L.ffn_down, s.ff_a.data(), n, s.proj.data());
+      add_bias(L.ffn_down_b, s.proj.data(), n);
+      for (std::int64_t it = 0; it < n; ++it) k.add(s.x.data() + it * E, s.proj.data() + it * E, s.x.data() + it * E, E);
+    }
+
+    // The cache now holds these tokens.
+    for (std::int64_t it = 0; it < n; ++it) {
+      const auto seq = static_cast<std::size_t>(tok[it].seq);
+      auto& hist = s.history[seq];
+      hist.resize(static_cast<std::size_t>(tok[it].pos));
+      hist.push_back(tok[it].token);
+      s.seq_len[seq] = tok[it].pos + 1;
+    }
+
+    // ---- outputs: final norm and vocabulary projection of the tokens that asked ----
+    std::int64_t n_out = 0;
+    bool contiguous = true;
+    for (std::int64_t it = 0; it < n; ++it) {
+      if (slot[it] < 0) continue;
+      if (n_out > 0 && slot[it] != slot[it - 1] + 1) contiguous = false;
+      std::memcpy(s.out_h.data() + n_out * E, s.x.data() + it * E, E * sizeof(float));
+      ++n_out;
+    }
+    if (n_out == 0) continue;
+    norm(w.output_norm, w.output_norm_b, s.out_h.data(), s.out_h.data(), n_out);
+    std::int64_t j = 0;
+    std::int32_t first = -1;
+    for (std::int64_t it = 0; it < n; ++it) {
+      if (slot[it] < 0) continue;
+      if (first < 0) first = slot[it];
+      if (opts_.embeddings)
+        std::memcpy(s.hidden.data() + static_cast<std::size_t>(slot[it]) * E, s.out_h.data() + j * E, E * sizeof(float));
+      if (!contiguous) project(w.output, s.out_h.data() + j * E, 1, s.logits.data() + slot[it] * n_vocab);
+      ++j;
+    }
+    if (contiguous) project(w.output, s.out_h.data(), n_out, s.logits.data() + static_cast<std::size_t>(first) * n_vocab);
+  }
+}
+
+double token_logprob(std::span<const float> logits, std::int32_t id) {
+  G2C_CHECK(id >= 0 && static_cast<std::size_t>(id) < logits.size());
+  double mx = -INFINITY;
+  for (float v : logits) mx = std::max(mx, static_cast<double>(v));
+  double sum = 0.0;
+  for (float v : logits) sum += std::exp(static_cast<double>(v) - mx);
+  return static_cast<double>(logits[static_cast<std::size_t>(id)]) - mx - std::log(sum);
+}
+
+}  // namespace g2c::model

@@ -1,0 +1,390 @@
+// Tokenizer behaviour beyond the vector files: llama2.c tokenizer.bin vs its GGUF twin, special-token
+// parsing, metadata defaults, end-of-generation ids, bad input, thread safety, and the g2c CLI.
+//
+// Bad input, the documented behaviour (also in tokenizer.hpp):
+//  * invalid UTF-8: SPM turns each byte it cannot place into its <0xNN> byte token; BPE and WordPiece
+//    see each byte where no well-formed sequence starts as U+FFFD (llama.cpp's rule), so BPE gives the
+//    ids of "\xEF\xBF\xBD" there and WordPiece drops it;
+//  * NUL bytes are ordinary characters (SPM: <0x00>; byte-level BPE: the alphabet's U+0100);
+//  * the empty string gives no ids, or only the BOS/EOS (CLS/SEP) that add_special asks for;
+//  * a 10 MB input is encoded in one call and decodes back to itself;
+//  * ids outside the vocabulary make decode/piece/StreamDecoder throw InvalidArgument.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <thread>
+
+#include "g2c/core/error.hpp"
+#include "g2c/gguf/gguf.hpp"
+#include "g2c/tokenizer/pretokenizer.hpp"
+#include "g2c/tokenizer/tokenizer.hpp"
+#include "vectors.hpp"
+
+namespace g2c::tokenizer {
+namespace {
+
+namespace fs = std::filesystem;
+using Ids = std::vector<std::int32_t>;
+
+const fs::path kShared = G2C_SHARED_DIR;
+const fs::path kVectors = kShared / "tokenizer-vectors";
+const fs::path kSynth = kShared / "tokenizer-vectors-synthetic";
+
+std::unique_ptr<Tokenizer> load(const fs::path& p) {
+  auto f = gguf::File::open(p.string());
+  return Tokenizer::from_gguf(*f);
+}
+
+std::vector<std::string> vector_inputs() { return test::read_inputs(kVectors / "ggml-vocab-gpt-2.gguf.inp"); }
+
+// ---- llama2.c tokenizer.bin ----------------------------------------------------------------------
+
+TEST(Llama2c, Tok512MatchesStories260KGguf) {
+  auto bin = Tokenizer::from_llama2c((kShared / "models" / "tok512.bin").string(), 512);
+  auto gguf = load(kShared / "models" / "stories260K.gguf");
+  ASSERT_EQ(bin->n_vocab(), 512);
+  ASSERT_EQ(gguf->n_vocab(), 512);
+  // Same vocabulary after undoing export()'s spelling: texts, scores and types.
+  for (int id = 0; id < 512; ++id) {
+    EXPECT_EQ(bin->token_text(id), gguf->token_text(id)) << id;
+    EXPECT_EQ(bin->score(id), gguf->score(id)) << id;
+    EXPECT_EQ(bin->token_type(id), gguf->token_type(id)) << id;
+  }
+  EXPECT_EQ(bin->bos_id(), 1);
+  EXPECT_EQ(bin->eos_id(), 2);
+  EXPECT_TRUE(bin->add_bos());
+  // Identical ids on every vector input, in every mode.
+  int compared = 0;
+  for (const auto& input : vector_inputs()) {
+    for (bool special : {false, true}) {
+      EXPECT_EQ(bin->encode(input, special, special), gguf->encode(input, special, special)) << input;
+      ++compared;
+    }
+  }
+  EXPECT_EQ(compared, 92);
+}
+
+// The greedy sample of stories260K from ../shared/models/README.md (independent float64 reference,
+// also llama2.c's doc/stories260K.md): its first 65 ids decode to the documented text.
+TEST(Llama2c, DecodesTheDocumentedStories260KSample) {
+  const Ids ids = {403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426, 338, 401,
+                   396, 267, 337, 410, 408, 419, 292, 411, 322, 265, 282, 295, 433, 426, 385, 328, 432,
+                   358, 394, 261, 370, 432, 352, 266, 268, 388, 426, 338, 391, 266, 267, 337, 335, 312,
+                   432, 398, 312, 286, 267, 414, 270, 333, 415, 426, 13, 438, 310, 439};
+  const std::string expected =
+      " Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, "
+      "she saw a big, red ball. She wanted to play with it, but it was too high.\nLily'";
+  auto bin = Tokenizer::from_llama2c((kShared / "models" / "tok512.bin").string(), 512);
+  auto gguf = load(kShared / "models" / "stories260K.gguf");
+  EXPECT_EQ(bin->decode(ids), expected);
+  EXPECT_EQ(gguf->decode(ids), expected);
+  // BOS is a control token: nothing unless asked for.
+  Ids with_bos = {1, 403};
+  EXPECT_EQ(gguf->decode(with_bos), " Once");
+  EXPECT_EQ(gguf->decode(with_bos, /*render_special=*/true), "<s> Once");
+}
+
+TEST(Llama2c, CountReadToEndAndTruncationIsAFormatError) {
+  auto all = Tokenizer::from_llama2c((kShared / "models" / "tok512.bin").string(), 0);
+  EXPECT_EQ(all->n_vocab(), 512);
+  EXPECT_THROW(Tokenizer::from_llama2c((kShared / "models" / "tok512.bin").string(), 513), FormatError);
+  EXPECT_THROW(Tokenizer::from_llama2c("/nonexistent/tok.bin", 512), Error);
+}
+
+// ---- metadata ------------------------------------------------------------------------------------
+
+TEST(Metadata, DefaultsAndKeysFollowLlamaCpp) {
+  auto spm = load(kVectors / "ggml-vocab-llama-spm.gguf");
+  EXPECT_EQ(spm->type(), VocabType::SPM);
+  EXPECT_TRUE(spm->add_bos());
+  EXPECT_TRUE(spm->add_space_prefix());  // no key in the file: the SPM default
+  EXPECT_EQ(spm->bos_id(), 1);
+  EXPECT_EQ(spm->eos_id(), 2);
+  EXPECT_EQ(spm->unk_id(), 0);
+  EXPECT_EQ(spm->encode("Hello world", true, false), (Ids{1, 15043, 3186}));
+
+  auto gpt2 = load(kVectors / "ggml-vocab-gpt-2.gguf");
+  EXPECT_EQ(gpt2->type(), VocabType::BPE);
+  EXPECT_EQ(gpt2->pre(), "gpt-2");
+  EXPECT_FALSE(gpt2->add_bos());
+  EXPECT_EQ(gpt2->encode("Hello world", true, true), (Ids{15496, 995}));
+  EXPECT_TRUE(gpt2->is_eog(50256));
+
+  auto bert = load(kVectors / "ggml-vocab-bert-bge.gguf");
+  EXPECT_EQ(bert->type(), VocabType::WPM);
+  EXPECT_EQ(bert->sep_id(), 102);
+  EXPECT_EQ(bert->encode(" Hello World!", true, false), (Ids{101, 7592, 2088, 999, 102}));
+
+  // llama-bpe: add_bos defaults to true for this pre type (the file has no add_bos key).
+  auto l3 = load(kSynth / "ggml-vocab-synth-llama-bpe.gguf");
+  EXPECT_TRUE(l3->add_bos());
+  EXPECT_EQ(l3->encode("Hello world", true, false), (Ids{3268, 3257, 3261}));
+  auto def = load(kSynth / "ggml-vocab-synth-default.gguf");
+  EXPECT_EQ(def->pre(), "default");
+  EXPECT_FALSE(def->add_bos());
+}
+
+TEST(Metadata, MisspelledSeparatorKeyAndOutOfRangeIds) {
+  gguf::Writer w;
+  w.set("general.architecture", gguf::Value::str("bert"));
+  w.set("tokenizer.ggml.model", gguf::Value::str("bert"));
+  w.set("tokenizer.ggml.tokens", gguf::Value::array_str({"[PAD]", "[UNK]", "[CLS]", "[SEP]", "\xE2\x96\x81hi", "x"}));
+  w.set("tokenizer.ggml.unknown_token_id", gguf::Value::u32(1));
+  w.set("tokenizer.ggml.bos_token_id", gguf::Value::u32(2));
+  w.set("tokenizer.ggml.seperator_token_id", gguf::Value::u32(3));
+  w.set("tokenizer.ggml.padding_token_id", gguf::Value::u32(4294967295u));  // "none" in files
+  const auto bytes = w.to_bytes();
+  auto f = gguf::File::parse(bytes, "mini-bert");
+  auto t = Tokenizer::from_gguf(*f);
+  EXPECT_EQ(t->sep_id(), 3);
+  EXPECT_EQ(t->pad_id(), 0);  // out of range: the bert default stays
+  EXPECT_EQ(t->encode("hi hix !", true, false), (Ids{2, 4, 4, 5, 1, 3}));
+}
+
+TEST(Metadata, UnknownModelOrPreIsRefused) {
+  gguf::Writer w;
+  w.set("tokenizer.ggml.model", gguf::Value::str("gpt2"));
+  w.set("tokenizer.ggml.pre", gguf::Value::str("no-such-pre"));
+  w.set("tokenizer.ggml.tokens", gguf::Value::array_str({"a", "b"}));
+  w.set("tokenizer.ggml.merges", gguf::Value::array_str({"a b"}));
+  auto bytes = w.to_bytes();
+  auto f = gguf::File::parse(bytes, "bad-pre");
+  EXPECT_THROW(Tokenizer::from_gguf(*f), UnsupportedError);
+  w.set("tokenizer.ggml.model", gguf::Value::str("t5"));
+  bytes = w.to_bytes();
+  f = gguf::File::parse(bytes, "t5");
+  EXPECT_THROW(Tokenizer::from_gguf(*f), UnsupportedError);
+  w.set("tokenizer.ggml.model", gguf::Value::str("gpt2"));
+  w.set("tokenizer.ggml.pre", gguf::Value::str("gpt-2"));
+  w.remove("tokenizer.ggml.merges");
+  bytes = w.to_bytes();
+  f = gguf::File::parse(bytes, "no-merges");
+  EXPECT_THROW(Tokenizer::from_gguf(*f), FormatError);
+}
+
+// ---- special tokens and end of generation --------------------------------------------------------
+
+TEST(Special, ControlPiecesParsedOnlyWhenAsked) {
+  auto t = load(kSynth / "ggml-vocab-synth-qwen2.gguf");
+  const std::int32_t im_start = t->find("<|im_start|>"), im_end = t->find("<|im_end|>");
+  ASSERT_EQ(im_start, 3270);
+  ASSERT_EQ(im_end, 3271);
+  const std::string text = "<|im_start|>user\nHello<|im_end|>";
+  const Ids on = t->encode(text, false, true);
+  ASSERT_GE(on.size(), 3u);
+  EXPECT_EQ(on.front(), im_start);
+  EXPECT_EQ(on.back(), im_end);
+  // Between the specials, exactly the ids of the plain text.
+  Ids middle = t->encode("user\nHello", false, false);
+  EXPECT_EQ(Ids(on.begin() + 1, on.end() - 1), middle);
+  const Ids off = t->encode(text, false, false);
+  EXPECT_EQ(std::count(off.begin(), off.end(), im_start), 0);
+  EXPECT_EQ(t->decode(off), text);  // plain text: round trip
+  EXPECT_EQ(t->decode(on), "user\nHello");
+  EXPECT_EQ(t->decode(on, true), text);
+}
+
+TEST(Special, SpmDummyPrefixAfterSpecialAndPhi3Rstrip) {
+  auto t = load(kVectors / "ggml-vocab-phi-3.gguf");
+  const std::int32_t user = t->find("<|user|>"), end = t->find("<|end|>");
+  ASSERT_NE(user, kNoToken);
+  ASSERT_NE(end, kNoToken);
+  // The text after a special piece gets the dummy-prefix space again (llama.cpp is_prev_special), and
+  // phi-3 strips whitespace right of its special pieces.
+  const Ids ids = t->encode("<|user|>\nHello<|end|>", true, true);
+  Ids expected = {t->bos_id(), user};
+  for (auto id : t->encode("Hello", false, false)) expected.push_back(id);
+  expected.push_back(end);
+  EXPECT_EQ(ids, expected);
+  EXPECT_TRUE(t->is_eog(end));
+  EXPECT_TRUE(t->is_eog(t->find("<|endoftext|>")));
+  EXPECT_FALSE(t->is_eog(user));
+}
+
+TEST(Special, EndOfGenerationSet) {
+  auto t = load(kSynth / "ggml-vocab-synth-chatglm-bpe.gguf");
+  EXPECT_TRUE(t->is_eog(3269));  // eos <|endoftext|>
+  EXPECT_TRUE(t->is_eog(3271));  // <|im_end|>, found by text
+  EXPECT_FALSE(t->is_eog(3268));
+  EXPECT_FALSE(t->is_eog(3270));
+  EXPECT_FALSE(t->is_eog(kNoToken));
+  EXPECT_EQ(t->bos_id(), 3268);  // chatglm-bpe clears the default, the key sets it again
+}
+
+// ---- pre-tokenizer translation ---------------------------------------------------------------------
+
+TEST(PreTokenizer, TranslationAndSplitSemantics) {
+  EXPECT_EQ(translate_pattern(R"(\s+$)").substr(0, 1), "[");
+  EXPECT_NE(translate_pattern(R"(\s+$)").find("\\z"), std::string::npos);
+  // Unmatched stretches stay pieces: GPT-2 has no bare \s+ alternative.
+  PreTokenizer gpt2(pre_tokenizer_info("gpt-2").patterns);
+  const std::string text = "a\tb  c\u3000d";
+  std::vector<std::string> pieces;
+  for (auto [b, e] : gpt2.split(text)) pieces.push_back(text.substr(b, e - b));
+  EXPECT_EQ(pieces, (std::vector<std::string>{"a", "\t", "b", " ", " c", "\u3000", "d"}));
+  PreTokenizer deepseek(pre_tokenizer_info("deepseek-llm").patterns);
+  const std::string t2 = "x \n";  // "\s+$" ends at the piece's end only
+  pieces.clear();
+  for (auto [b, e] : deepseek.split(t2)) pieces.push_back(t2.substr(b, e - b));
+  EXPECT_EQ(pieces, (std::vector<std::string>{"x", " ", "\n"}));
+  EXPECT_THROW(pre_tokenizer_info("gpt-4o"), UnsupportedError);
+}
+
+// ---- bad input -------------------------------------------------------------------------------------
+
+TEST(BadInput, EmptyString) {
+  auto spm = load(kVectors / "ggml-vocab-llama-spm.gguf");
+  auto bpe = load(kVectors / "ggml-vocab-gpt-2.gguf");
+  auto wpm = load(kVectors / "ggml-vocab-bert-bge.gguf");
+  EXPECT_TRUE(spm->encode("", false, true).empty());
+  EXPECT_EQ(spm->encode("", true, true), (Ids{1}));
+  EXPECT_TRUE(bpe->encode("", true, true).empty());
+  EXPECT_EQ(wpm->encode("", true, true), (Ids{101, 102}));
+  EXPECT_EQ(spm->decode(Ids{}), "");
+  StreamDecoder s(*spm);
+  EXPECT_EQ(s.flush(), "");
+}
+
+TEST(BadInput, InvalidUtf8) {
+  auto spm = load(kVectors / "ggml-vocab-llama-spm.gguf");
+  auto bpe = load(kVectors / "ggml-vocab-gpt-2.gguf");
+  auto wpm = load(kVectors / "ggml-vocab-bert-bge.gguf");
+  // SPM: byte tokens (<0xFF> = 0xFF + 3), and decoding gives the bytes back, sanitized.
+  EXPECT_EQ(spm->encode("\xFF", false, false), (Ids{29871, 0xFF + 3}));
+  EXPECT_EQ(spm->decode(spm->encode("a\xFF", false, false)), " a\xEF\xBF\xBD");
+  // BPE: a bad byte is U+FFFD.
+  EXPECT_EQ(bpe->encode("x\xC3(y", false, false), bpe->encode("x\xEF\xBF\xBD(y", false, false));
+  EXPECT_EQ(bpe->encode("\xE2\x82", false, false), bpe->encode("\xEF\xBF\xBD\xEF\xBF\xBD", false, false));
+  // WordPiece: dropped, the word continues.
+  EXPECT_EQ(wpm->encode("hel\x80lo", false, false), wpm->encode("hello", false, false));
+  for (const char* bad : {"\xC0\xAF", "\xED\xA0\x80", "\xF4\x90\x80\x80", "\xF8", "abc\xE2\x82"}) {
+    for (Tokenizer* t : {spm.get(), bpe.get(), wpm.get()}) {
+      const Ids ids = t->encode(bad, true, true);
+      const std::string out = t->decode(ids);
+      EXPECT_EQ(out, sanitize_utf8(out));  // valid UTF-8
+    }
+  }
+  // A character split across byte tokens is held back by the stream decoder until complete.
+  StreamDecoder s(*spm);
+  EXPECT_EQ(s.push(0xE2 + 3), "");
+  EXPECT_EQ(s.push(0x82 + 3), "");
+  EXPECT_EQ(s.push(0xAC + 3), "\xE2\x82\xAC");
+  EXPECT_EQ(s.push(0xE2 + 3), "");
+  EXPECT_EQ(s.flush(), "\xEF\xBF\xBD");  // never completed
+  EXPECT_EQ(spm->decode(Ids{0xE2 + 3, 0x41 + 3}), "\xEF\xBF\xBD" "A");
+}
+
+TEST(BadInput, NulBytes) {
+  const std::string text("a\0b\0", 4);
+  auto spm = load(kVectors / "ggml-vocab-llama-spm.gguf");
+  auto bpe = load(kVectors / "ggml-vocab-gpt-2.gguf");
+  auto wpm = load(kVectors / "ggml-vocab-bert-bge.gguf");
+  const Ids s = spm->encode(text, false, false);
+  EXPECT_EQ(std::count(s.begin(), s.end(), 3), 2);  // <0x00> is id 3
+  EXPECT_EQ(spm->decode(s), std::string(" ") + text);
+  EXPECT_EQ(bpe->decode(bpe->encode(text, false, false)), text);
+  EXPECT_EQ(wpm->encode(text, false, false), wpm->encode("ab", false, false));
+}
+
+TEST(BadInput, TenMegabytes) {
+  std::string big;
+  const auto inputs = vector_inputs();
+  while (big.size() < 10u * 1000 * 1000)
+    for (const auto& s : inputs) big += s;
+  for (const char* name : {"ggml-vocab-llama-spm.gguf", "ggml-vocab-gpt-2.gguf", "ggml-vocab-bert-bge.gguf"}) {
+    auto t = load(kVectors / name);
+    const auto t0 = std::chrono::steady_clock::now();
+    const Ids ids = t->encode(big, false, false);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("%s: %zu bytes -> %zu ids in %.2f s\n", name, big.size(), ids.size(), secs);
+    EXPECT_GT(ids.size(), big.size() / 10) << name;
+    if (t->type() == VocabType::BPE) {
+      EXPECT_EQ(t->decode(ids), big);
+    } else if (t->type() == VocabType::SPM) {
+      EXPECT_EQ(t->decode(ids), std::string(" ") + big);
+    }
+  }
+  auto tekken = load(kSynth / "ggml-vocab-synth-tekken.gguf");
+  const std::string letters(10u * 1000 * 1000, 'a');  // one 10 MB pre-token under a backtracking pattern
+  EXPECT_EQ(tekken->decode(tekken->encode(letters, false, false)), letters);
+}
+
+TEST(BadInput, IdsOutsideTheVocabulary) {
+  auto t = load(kVectors / "ggml-vocab-gpt-2.gguf");
+  EXPECT_THROW(t->decode(Ids{15496, 50257}), InvalidArgument);
+  EXPECT_THROW(t->piece(-1), InvalidArgument);
+  StreamDecoder s(*t);
+  EXPECT_THROW(s.push(1 << 30), InvalidArgument);
+}
+
+// ---- threads -----------------------------------------------------------------------------------------
+
+TEST(Threads, OneTokenizerManyThreads) {
+  auto t = load(kSynth / "ggml-vocab-synth-tekken.gguf");
+  const auto inputs = vector_inputs();
+  std::vector<Ids> expected;
+  for (const auto& s : inputs) expected.push_back(t->encode(s, true, true));
+  std::vector<int> mismatches(8, 0);
+  std::vector<std::thread> threads;
+  for (int k = 0; k < 8; ++k) {
+    threads.emplace_back([&, k] {
+      for (int rep = 0; rep < 20; ++rep)
+        for (std::size_t i = 0; i < inputs.size(); ++i)
+          if (t->encode(inputs[i], true, true) != expected[i]) ++mismatches[k];
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int m : mismatches) EXPECT_EQ(m, 0);
+}
+
+// ---- the g2c command -----------------------------------------------------------------------------------
+
+std::string run(const std::string& cmd, int* status) {
+  std::string out;
+  std::FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return out;
+  char buf[4096];
+  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+  *status = pclose(p);
+  return out;
+}
+
+TEST(Cli, TokenizeIdsMatchesTheVector) {
+  const std::string g2c = std::string(G2C_BINARY_DIR) + "/apps/g2c/g2c";
+  ASSERT_TRUE(fs::exists(g2c)) << g2c << " (build the g2c target)";
+  const std::string model = (kVectors / "ggml-vocab-gpt-2.gguf").string();
+  int status = -1;
+  // Case 12 of the vector file: "Hello world" -> 15496 995.
+  EXPECT_EQ(run(g2c + " tokenize --model " + model + " --ids --no-bos --no-parse-special 'Hello world'", &status),
+            "[15496, 995]\n");
+  EXPECT_EQ(status, 0);
+  // From a file, read as bytes: the long stress case of the llama-spm vectors, against its .out line.
+  const auto inputs = test::read_inputs(kVectors / "ggml-vocab-llama-spm.gguf.inp");
+  const auto outputs = test::read_outputs(kVectors / "ggml-vocab-llama-spm.gguf.out");
+  const fs::path tmp = fs::temp_directory_path() / ("g2c_tok_case_" + std::to_string(::getpid()));
+  {
+    std::FILE* f = std::fopen(tmp.c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    std::fwrite(inputs.back().data(), 1, inputs.back().size(), f);
+    std::fclose(f);
+  }
+  std::string expected = "[";
+  for (std::size_t i = 0; i < outputs.back().size(); ++i) expected += (i ? ", " : "") + std::to_string(outputs.back()[i]);
+  expected += "]\n";
+  EXPECT_EQ(run(g2c + " tokenize -m " + (kVectors / "ggml-vocab-llama-spm.gguf").string() + " --ids --no-bos -f " +
+                    tmp.string(), &status),
+            expected);
+  fs::remove(tmp);
+  // Defaults: BOS added; an empty text is valid.
+  EXPECT_EQ(run(g2c + " tokenize -m " + (kShared / "models" / "stories260K.gguf").string() + " --ids ''", &status),
+            "[1]\n");
+  EXPECT_EQ(status, 0);
+  // Failure: one line on stderr, non-zero exit.
+  run(g2c + " tokenize -m /nonexistent/model.gguf --ids x 2>/dev/null", &status);
+  EXPECT_NE(status, 0);
+}
+
+}  // namespace
+}  // namespace g2c::tokenizer
