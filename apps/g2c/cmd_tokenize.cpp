@@ -69,7 +69,7 @@ void run_tokenize(const TokenizeOptions& o) {
       j["pieces"] = pieces;
       j["n_tokens"] = ids.size();
       j["text"] = tok->decode(ids, /*render_special=*/true);
-      std::fputs((j.dump(2, ' ', false, replace) + "\n").c_str(), stdout);
+      std::fputs((j.dump(-1, ' ', false, replace) + "\n").c_str(), stdout);
     }
     return;
   }

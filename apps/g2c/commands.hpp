@@ -22,5 +22,6 @@ void register_logits(CLI::App& app);
 void register_perplexity(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_quantize(CLI::App& app);
+void register_synth(CLI::App& app);
 
 }  // namespace g2c::app

@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
   g2c::app::register_perplexity(app);
   g2c::app::register_bench(app);
   g2c::app::register_quantize(app);
+  g2c::app::register_synth(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -142,6 +142,19 @@ TEST(Router, StreamAndChatRoute) {
   EXPECT_EQ(c.timings["router"]["decision"], "rule:weather");
 }
 
+TEST(Router, RegexRulesSurviveLongAndInvalidUtf8Prompts) {
+  Fixture f;
+  RouterConfig cfg;
+  cfg.rules = {RouteRule{"sql", 1, std::nullopt, std::nullopt, R"((?i)\bselect\b.+\bfrom\b)", std::nullopt, std::nullopt}};
+  RouterBackend r(f.all(), cfg);
+  // 4 MiB of text: libstdc++'s std::regex recurses per character and risks the stack on this.
+  std::string big(4u << 20, 'a');
+  EXPECT_EQ(r.complete(big + " SELECT x FROM t").metadata["router"]["decision"], "rule:sql");
+  EXPECT_EQ(r.complete(big).metadata["router"]["decision"], "default");
+  // Broken UTF-8 is searched, not rejected.
+  EXPECT_EQ(r.complete("\xff\xfe select 1 from dual").metadata["router"]["decision"], "rule:sql");
+}
+
 TEST(Router, RejectsBadConfiguration) {
   Fixture f;
   RouterConfig cfg;

@@ -175,3 +175,52 @@ TEST(IsaTables, ActivationsStayCloseToFloatForQuantizedTypes) {
 
 }  // namespace
 }  // namespace g2c::kernels
+
+namespace g2c::kernels {
+namespace {
+
+TEST(IsaTables, SoftmaxAndAttentionMatchRefOverManyShapes) {
+  auto tables = isa_tables();
+  if (tables.empty()) GTEST_SKIP();
+  std::mt19937 rng(11);
+  std::normal_distribution<float> nd(0.0f, 2.0f);
+  const KernelTable& r = ref_table();
+  for (const KernelTable* t : tables) {
+    for (std::int64_t n : {1, 5, 16, 33, 1000}) {
+      std::vector<float> a(n), b;
+      for (auto& v : a) v = nd(rng);
+      b = a;
+      t->softmax(a.data(), n);
+      r.softmax(b.data(), n);
+      for (std::int64_t i = 0; i < n; ++i) EXPECT_NEAR(a[i], b[i], 2e-6 * b[i] + 1e-9) << t->isa_name << " n=" << n;
+    }
+    for (std::int64_t hd : {8, 64, 80, 128}) {
+      for (std::int64_t n_kv : {1, 17, 300}) {
+        for (int ki : {0, 1}) {
+          const std::size_t elem = ki ? 2 : 4, row = static_cast<std::size_t>(hd) * elem * 2 + 6;  // odd stride
+          std::vector<std::uint8_t> kc(row * n_kv + 8), vc(row * n_kv + 8), kc2 = kc, vc2 = vc;
+          std::vector<float> src(hd);
+          for (std::int64_t j = 0; j < n_kv; ++j) {
+            for (auto& v : src) v = nd(rng);
+            t->kv_store[ki](src.data(), kc.data() + j * row, hd);
+            r.kv_store[ki](src.data(), kc2.data() + j * row, hd);
+            for (auto& v : src) v = nd(rng);
+            t->kv_store[ki](src.data(), vc.data() + j * row, hd);
+            r.kv_store[ki](src.data(), vc2.data() + j * row, hd);
+          }
+          ASSERT_EQ(kc, kc2) << "kv_store differs from ref";
+          ASSERT_EQ(vc, vc2) << "kv_store differs from ref";
+          std::vector<float> q(hd), o1(hd), o2(hd), s1(n_kv), s2(n_kv);
+          for (auto& v : q) v = nd(rng);
+          t->attend[ki](q.data(), kc.data(), vc.data(), row, n_kv, hd, 0.125f, s1.data(), o1.data());
+          r.attend[ki](q.data(), kc.data(), vc.data(), row, n_kv, hd, 0.125f, s2.data(), o2.data());
+          for (std::int64_t d = 0; d < hd; ++d)
+            EXPECT_NEAR(o1[d], o2[d], 1e-5 * (1 + std::fabs(o2[d]))) << t->isa_name << " hd=" << hd << " n_kv=" << n_kv;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace g2c::kernels

@@ -16,6 +16,8 @@
 #include <filesystem>
 #include <thread>
 
+#include <unistd.h>
+
 #include "g2c/core/error.hpp"
 #include "g2c/gguf/gguf.hpp"
 #include "g2c/tokenizer/pretokenizer.hpp"

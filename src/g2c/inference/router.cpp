@@ -1,5 +1,8 @@
 #include "g2c/inference/router.hpp"
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
 #include <fmt/format.h>
 
 #include "g2c/core/error.hpp"
@@ -7,6 +10,39 @@
 #include "g2c/core/timer.hpp"
 
 namespace g2c::inference {
+
+struct RouterBackend::CompiledRegex {
+  pcre2_code* code = nullptr;
+  ~CompiledRegex() { pcre2_code_free(code); }
+
+  // Compiles with PCRE2_UTF and PCRE2_MATCH_INVALID_UTF, so a prompt with broken UTF-8 is searched
+  // rather than rejected. Throws InvalidArgument with PCRE2's message and offset.
+  static std::shared_ptr<const CompiledRegex> compile(const std::string& pattern, const std::string& rule) {
+    int err = 0;
+    PCRE2_SIZE off = 0;
+    auto re = std::make_shared<CompiledRegex>();
+    re->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
+                             PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &err, &off, nullptr);
+    if (!re->code) {
+      PCRE2_UCHAR msg[256];
+      pcre2_get_error_message(err, msg, sizeof msg);
+      throw InvalidArgument(fmt::format("RouterBackend: rule '{}': bad regex '{}' at offset {}: {}", rule, pattern, off,
+                                        reinterpret_cast<const char*>(msg)));
+    }
+    return re;
+  }
+
+  // True when the pattern matches anywhere in `s`. A match error (e.g. PCRE2's backtracking limit)
+  // counts as no match, with a warning: routing must not fail because a rule could not decide.
+  bool search(const std::string& s) const {
+    pcre2_match_data* md = pcre2_match_data_create_from_pattern(code, nullptr);
+    int rc = pcre2_match(code, reinterpret_cast<PCRE2_SPTR>(s.data()), s.size(), 0, 0, md, nullptr);
+    pcre2_match_data_free(md);
+    if (rc < 0 && rc != PCRE2_ERROR_NOMATCH) log_warn("router: regex match failed (PCRE2 error {}); treating as no match", rc);
+    return rc >= 0;
+  }
+};
+
 namespace {
 
 // Calls f on each backend of `order` until one returns; errors are recorded in `fallbacks`. With
@@ -55,11 +91,7 @@ RouterBackend::RouterBackend(std::vector<std::shared_ptr<Backend>> backends, Rou
   check_index(cfg_.default_target, "default_target");
   for (const RouteRule& r : cfg_.rules) {
     check_index(r.target, "rule '" + r.name + "'");
-    try {
-      regexes_.emplace_back(r.prompt_regex.empty() ? std::string(".") : r.prompt_regex, std::regex::ECMAScript);
-    } catch (const std::regex_error& e) {
-      throw InvalidArgument(fmt::format("RouterBackend: rule '{}': bad regex '{}': {}", r.name, r.prompt_regex, e.what()));
-    }
+    regexes_.push_back(r.prompt_regex.empty() ? nullptr : CompiledRegex::compile(r.prompt_regex, r.name));
   }
   if (cfg_.confidence) {
     check_index(cfg_.confidence->tiny, "confidence.tiny");
@@ -122,7 +154,7 @@ std::optional<RouterBackend::Decision> RouterBackend::by_rules(const std::string
       why.push_back(fmt::format("prompt {} bytes <= {}", prompt.size(), *r.max_prompt_bytes));
     }
     if (!r.prompt_regex.empty()) {
-      if (!std::regex_search(prompt, regexes_[ir])) continue;
+      if (!regexes_[ir]->search(prompt)) continue;
       why.push_back(fmt::format("prompt matches /{}/", r.prompt_regex));
     }
     if (r.min_max_new_tokens) {

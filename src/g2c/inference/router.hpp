@@ -15,7 +15,6 @@
 // log-probability of each generated token in order, filled when GenerateOptions::logprobs is set.
 #include <memory>
 #include <optional>
-#include <regex>
 #include <string>
 #include <vector>
 
@@ -29,7 +28,7 @@ struct RouteRule {
   // Conditions; unset ones are ignored, set ones must all hold.
   std::optional<std::size_t> min_prompt_bytes;
   std::optional<std::size_t> max_prompt_bytes;
-  std::string prompt_regex;  // ECMAScript, searched anywhere in the prompt; "" = no condition
+  std::string prompt_regex;  // PCRE2 (Perl syntax, UTF-8), searched anywhere in the prompt; "" = none
   std::optional<int> min_max_new_tokens;
   std::optional<int> max_max_new_tokens;
 };
@@ -76,7 +75,10 @@ class RouterBackend : public Backend {
 
   std::vector<std::shared_ptr<Backend>> backends_;
   RouterConfig cfg_;
-  std::vector<std::regex> regexes_;  // one per rule; unused for rules with no regex
+  // One compiled PCRE2 pattern per rule (null for rules without a regex). PCRE2 rather than
+  // std::regex: libstdc++'s regex recurses per character and can overflow the stack on a long prompt.
+  struct CompiledRegex;
+  std::vector<std::shared_ptr<const CompiledRegex>> regexes_;
 };
 
 }  // namespace g2c::inference

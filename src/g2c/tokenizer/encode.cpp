@@ -40,7 +40,39 @@ void split_chars(std::string_view text, std::vector<Symbol>& symbols) {
 
 // ---- SPM: merge the adjacent pair whose concatenation is the highest-scoring token ----------------
 
+std::atomic<bool> g_spm_chunking{true};
+
+// llama.cpp merges over the whole fragment with one queue, so a long text keeps one candidate pair per
+// character in a heap. The result is the same if the text is cut where no merge can ever cross: a
+// merged symbol is always a vocabulary token, so a boundary between characters x|y can only be merged
+// across if some token contains "xy". Before each U+2581 whose left neighbour never precedes U+2581
+// inside a token (for Llama-style vocabularies: anything but U+2581 itself), the chunks evolve
+// independently, and within a chunk the queue pops in the same (score, position) order as before.
+// Cuts fall on the same character boundaries the whole-text split would use.
 void Tokenizer::encode_spm(std::string_view text, std::vector<std::int32_t>& out) const {
+  constexpr std::string_view kSpace = "\xE2\x96\x81";
+  if (!g_spm_chunking.load(std::memory_order_relaxed)) {
+    encode_spm_chunk(text, out);
+    return;
+  }
+  std::size_t chunk_begin = 0, prev_char = 0;
+  std::string key;
+  for (std::size_t off = 0; off < text.size();) {
+    const std::size_t len = std::min(utf8_len_from_lead(static_cast<unsigned char>(text[off])), text.size() - off);
+    if (off > chunk_begin && text.substr(off, len) == kSpace) {
+      key.assign(text.substr(prev_char, off - prev_char));
+      if (!spm_joins_space_.count(key)) {
+        encode_spm_chunk(text.substr(chunk_begin, off - chunk_begin), out);
+        chunk_begin = off;
+      }
+    }
+    prev_char = off;
+    off += len;
+  }
+  encode_spm_chunk(text.substr(chunk_begin), out);
+}
+
+void Tokenizer::encode_spm_chunk(std::string_view text, std::vector<std::int32_t>& out) const {
   struct Bigram {
     std::int32_t left, right;
     float score;
@@ -51,18 +83,14 @@ void Tokenizer::encode_spm(std::string_view text, std::vector<std::int32_t>& out
   std::priority_queue<Bigram, std::vector<Bigram>, decltype(cmp)> queue(cmp);
   std::vector<Symbol> symbols;
   split_chars(text, symbols);
-  // Which two symbols formed a merged text: used to split a symbol that is not itself a token.
-  std::unordered_map<std::string_view, std::pair<std::int32_t, std::int32_t>> rev_merge;
   std::string key;
 
   auto try_add = [&](std::int32_t left, std::int32_t right) {
     if (left < 0 || right < 0) return;
-    const std::string_view s = text.substr(symbols[left].off, symbols[left].n + symbols[right].n);
-    key.assign(s);
+    key.assign(text.substr(symbols[left].off, symbols[left].n + symbols[right].n));
     auto it = text_to_id_.find(key);
     if (it == text_to_id_.end()) return;
-    queue.push({left, right, tokens_[it->second].score, static_cast<std::uint32_t>(s.size())});
-    rev_merge[s] = {left, right};
+    queue.push({left, right, tokens_[it->second].score, static_cast<std::uint32_t>(key.size())});
   };
   for (std::int32_t i = 1; i < static_cast<std::int32_t>(symbols.size()); ++i) try_add(i - 1, i);
 
@@ -80,8 +108,16 @@ void Tokenizer::encode_spm(std::string_view text, std::vector<std::int32_t>& out
     try_add(b.left, l.next);
   }
 
-  // Emit: a symbol that is a token as is; otherwise undo its merges, and bytes at the bottom.
-  auto emit_bytes = [&](const Symbol& s) {
+  // Emit: a symbol that is a token as is, otherwise its bytes. (llama.cpp also keeps a map from
+  // merged text back to the pair that formed it, to split a symbol that is not a token; but a
+  // merged text is always a token, so that lookup can never succeed and is left out here.)
+  for (std::int32_t i = symbols.empty() ? -1 : 0; i != -1; i = symbols[i].next) {
+    const Symbol& s = symbols[i];
+    key.assign(text.substr(s.off, s.n));
+    if (auto it = text_to_id_.find(key); it != text_to_id_.end()) {
+      out.push_back(it->second);
+      continue;
+    }
     for (std::uint32_t j = 0; j < s.n; ++j) {
       const std::int32_t id = byte_tokens_[static_cast<unsigned char>(text[s.off + j])];
       if (id != kNoToken) {
@@ -90,26 +126,7 @@ void Tokenizer::encode_spm(std::string_view text, std::vector<std::int32_t>& out
         out.push_back(unk_);  // a vocab without byte tokens (llama.cpp throws here)
       }
     }
-  };
-  auto resegment = [&](auto& self, std::int32_t index, int depth) -> void {
-    const Symbol& s = symbols[index];
-    const std::string_view sv = text.substr(s.off, s.n);
-    key.assign(sv);
-    if (auto it = text_to_id_.find(key); it != text_to_id_.end()) {
-      out.push_back(it->second);
-      return;
-    }
-    auto p = rev_merge.find(sv);
-    // The depth guard only matters for ill-formed input where a char-sized symbol's bytes also
-    // spell a merged pair; llama.cpp would recurse without end there.
-    if (p == rev_merge.end() || depth > 64 || p->second.first == index) {
-      emit_bytes(s);
-      return;
-    }
-    self(self, p->second.first, depth + 1);
-    self(self, p->second.second, depth + 1);
-  };
-  for (std::int32_t i = symbols.empty() ? -1 : 0; i != -1; i = symbols[i].next) resegment(resegment, i, 0);
+  }
 }
 
 // ---- byte-level BPE -----------------------------------------------------------------------------

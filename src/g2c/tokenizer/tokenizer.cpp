@@ -353,6 +353,19 @@ void Tokenizer::finish_load(const std::string& model_name) {
     byte_tokens_[b] = id;
   }
 
+  if (type_ == VocabType::SPM) {
+    for (const Token& tok : tokens_) {
+      const std::string& t = tok.text;
+      std::size_t prev = 0;
+      for (std::size_t off = 0; off < t.size();) {
+        const std::size_t len = std::min(utf8_len_from_lead(static_cast<unsigned char>(t[off])), t.size() - off);
+        if (off > 0 && std::string_view(t).substr(off, len) == kSpace) spm_joins_space_.insert(t.substr(prev, off - prev));
+        prev = off;
+        off += len;
+      }
+    }
+  }
+
   pieces_.resize(n);
   for (std::size_t i = 0; i < n; ++i) pieces_[i] = make_piece(static_cast<std::int32_t>(i));
 }

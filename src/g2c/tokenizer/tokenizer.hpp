@@ -19,6 +19,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "g2c/tokenizer/unicode.hpp"
@@ -119,6 +120,7 @@ class Tokenizer {
   std::vector<Fragment> partition(std::string_view text, bool parse_special) const;
   std::int32_t byte_token(std::uint8_t byte) const;
   void encode_spm(std::string_view text, std::vector<std::int32_t>& out) const;
+  void encode_spm_chunk(std::string_view text, std::vector<std::int32_t>& out) const;
   void encode_bpe(std::string_view text, std::vector<std::int32_t>& out) const;
   void encode_wpm(std::string_view text, std::vector<std::int32_t>& out) const;
   void bpe_word(std::string_view word, std::vector<std::int32_t>& out) const;
@@ -132,6 +134,9 @@ class Tokenizer {
   std::unordered_map<std::string, int> merge_rank_;  // key: u32 length of left, left, right
   std::vector<std::int32_t> special_by_length_;     // control/user-defined/unknown ids, longest first
   std::vector<std::string> pieces_;                 // piece(id) cache
+  // SPM: characters that some token has right before a U+2581. A boundary before U+2581 whose left
+  // neighbour is not in this set can never be merged across (see encode_spm).
+  std::unordered_set<std::string> spm_joins_space_;
   std::vector<std::int32_t> eog_;
   std::unique_ptr<PreTokenizer> pre_tokenizer_;
   std::int32_t byte_tokens_[256];

@@ -11,6 +11,7 @@
 // the same operation order whatever kRows is, so vec_dot, matvec and matmul agree bit for bit.
 #include <immintrin.h>
 
+#include <cmath>
 #include <cstdint>
 
 #include "g2c/kernels/kernels.hpp"
@@ -287,6 +288,107 @@ inline void dot_q6_k(std::int64_t n, const std::uint8_t* w, std::size_t rb, cons
   for (int r = 0; r < NR; ++r) out[r] = hsum16(acc[r]);
 }
 
+// ---- attention over the KV cache ----------------------------------------------------------------
+// exp(x) for x <= 0 (softmax after max subtraction): range reduction to 2^n * exp(r), |r| <= ln2/2,
+// degree-6 polynomial; relative error ~2e-7, below the f32 rounding of the reference's std::exp sum.
+inline __m512 exp512(__m512 x) {
+  x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187045e-06f), r);
+  __m512 p = _mm512_set1_ps(1.0f / 720);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+  return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+}
+
+// softmax in place; the sum is accumulated in float lanes then reduced in double.
+void softmax(float* x, std::int64_t n) {
+  __m512 mx = _mm512_set1_ps(-INFINITY);
+  std::int64_t i = 0;
+  for (; i + 16 <= n; i += 16) mx = _mm512_max_ps(mx, _mm512_loadu_ps(x + i));
+  float m = _mm512_reduce_max_ps(mx);
+  for (std::int64_t j = i; j < n; ++j) m = x[j] > m ? x[j] : m;
+  const __m512 vm = _mm512_set1_ps(m);
+  __m512 sum = _mm512_setzero_ps();
+  i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(x + i), vm));
+    _mm512_storeu_ps(x + i, e);
+    sum = _mm512_add_ps(sum, e);
+  }
+  if (i < n) {
+    __mmask16 mk = static_cast<__mmask16>((1u << (n - i)) - 1);
+    __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, x + i), vm));
+    _mm512_mask_storeu_ps(x + i, mk, e);
+    sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(mk, e));
+  }
+  const __m512 inv = _mm512_set1_ps(static_cast<float>(1.0 / static_cast<double>(_mm512_reduce_add_ps(sum))));
+  i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(x + i, _mm512_mul_ps(_mm512_loadu_ps(x + i), inv));
+  for (; i < n; ++i) x[i] *= _mm512_cvtss_f32(inv);
+}
+
+template <bool F16>
+inline __m512 load_kv(const std::uint8_t* row, std::int64_t i, __mmask16 m) {
+  if constexpr (F16) return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, row + 2 * i));
+  else return _mm512_maskz_loadu_ps(m, reinterpret_cast<const float*>(row) + i);
+}
+
+// out[hd] = softmax(scale * q.K^T) V over n_kv rows; head_dim up to 256 kept in registers.
+template <bool F16>
+void attend(const float* q, const void* k, const void* v, std::size_t row_stride, std::int64_t n_kv,
+            std::int64_t head_dim, float scale, float* scratch, float* out) {
+  constexpr int kMaxChunks = 16;
+  const int nc = static_cast<int>((head_dim + 15) / 16);
+  if (nc > kMaxChunks) {
+    ref_table().attend[F16 ? 1 : 0](q, k, v, row_stride, n_kv, head_dim, scale, scratch, out);
+    return;
+  }
+  __mmask16 mask[kMaxChunks];
+  __m512 qv[kMaxChunks];
+  for (int c = 0; c < nc; ++c) {
+    const std::int64_t left = head_dim - 16 * c;
+    mask[c] = left >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << left) - 1);
+    qv[c] = _mm512_mul_ps(_mm512_maskz_loadu_ps(mask[c], q + 16 * c), _mm512_set1_ps(scale));
+  }
+  const auto* kb = static_cast<const std::uint8_t*>(k);
+  const auto* vb = static_cast<const std::uint8_t*>(v);
+  for (std::int64_t j = 0; j < n_kv; ++j) {
+    const std::uint8_t* row = kb + j * row_stride;
+    __m512 acc = _mm512_mul_ps(qv[0], load_kv<F16>(row, 0, mask[0]));
+    for (int c = 1; c < nc; ++c) acc = _mm512_fmadd_ps(qv[c], load_kv<F16>(row, 16 * c, mask[c]), acc);
+    scratch[j] = _mm512_reduce_add_ps(acc);
+  }
+  softmax(scratch, n_kv);
+  __m512 o[kMaxChunks];
+  for (int c = 0; c < nc; ++c) o[c] = _mm512_setzero_ps();
+  for (std::int64_t j = 0; j < n_kv; ++j) {
+    const std::uint8_t* row = vb + j * row_stride;
+    const __m512 a = _mm512_set1_ps(scratch[j]);
+    for (int c = 0; c < nc; ++c) o[c] = _mm512_fmadd_ps(a, load_kv<F16>(row, 16 * c, mask[c]), o[c]);
+  }
+  for (int c = 0; c < nc; ++c) _mm512_mask_storeu_ps(out + 16 * c, mask[c], o[c]);
+}
+
+void kv_store_f16(const float* x, void* dst, std::int64_t n) {
+  auto* d = static_cast<std::uint8_t*>(dst);
+  std::int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + 2 * i),
+                        _mm512_cvtps_ph(_mm512_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  if (i < n) {
+    __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);
+    _mm256_mask_storeu_epi16(d + 2 * i, m,
+                             _mm512_cvtps_ph(_mm512_maskz_loadu_ps(m, x + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  }
+}
+
 // ---- generic row drivers ----------------------------------------------------------------------
 
 template <void (*Dot1)(std::int64_t, const std::uint8_t*, std::size_t, const void*, float*),
@@ -355,6 +457,10 @@ KernelTable make() {
   install<Driver<dot_q4_0<1>, dot_q4_0<kRows>>>(ty[static_cast<int>(GgmlType::Q4_0)], GgmlType::Q8_0, &q8_0_from_float);
   install<Driver<dot_q4_k<1>, dot_q4_k<kRows>>>(ty[static_cast<int>(GgmlType::Q4_K)], GgmlType::Q8_K, &q8_k_from_float);
   install<Driver<dot_q6_k<1>, dot_q6_k<kRows>>>(ty[static_cast<int>(GgmlType::Q6_K)], GgmlType::Q8_K, &q8_k_from_float);
+  t.softmax = &softmax;
+  t.attend[0] = &attend<false>;
+  t.attend[1] = &attend<true>;
+  t.kv_store[1] = &kv_store_f16;
   return t;
 }
 
