@@ -26,6 +26,7 @@ class FakeBackend : public Backend {
 
   InferenceResult complete(const std::string& prompt, const GenerateOptions& opts) override {
     ++calls;
+    if (call_counter) ++*call_counter;
     last_opts = opts;
     prompts.push_back(prompt);
     if (fail) throw Error(name_ + " is down");
@@ -53,6 +54,7 @@ class FakeBackend : public Backend {
   bool fail = false;
   FakeClock* clock = nullptr;
   int calls = 0;
+  int* call_counter = nullptr;  // outlives the backend (benchmark()'s factory overload destroys it)
   GenerateOptions last_opts;
   std::vector<std::string> prompts;
 };

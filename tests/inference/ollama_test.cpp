@@ -60,7 +60,11 @@ class OllamaPeer {
         res.set_content(R"({"error":"llama runner process has terminated: signal: killed"})", "application/json");
       } else if (!stream) {
         nlohmann::json j = nlohmann::json::parse(kFinal);
-        j["response"] = "The sky is blue because of Rayleigh scattering.";
+        j["response"] = "The sky is blue.";
+        if (body.value("logprobs", false)) {
+          j["logprobs"] = nlohmann::json::parse(
+              R"([{"token":"The","logprob":-0.01,"bytes":[84,104,101],"top_logprobs":[]},{"token":" sky","logprob":-0.5}])");
+        }
         res.set_content(j.dump(), "application/json; charset=utf-8");
       } else if (model == "midstream") {
         send_lines(res, {chunk("The"), chunk(" sky"), R"({"error":"an error was encountered while running the model: unexpected EOF"})" "\n"});
@@ -152,7 +156,7 @@ TEST(Ollama, CompleteMapsOptionsAndConvertsServerNanoseconds) {
   EXPECT_EQ(sent["options"],
             nlohmann::json::parse(R"({"num_predict":7,"temperature":0.5,"top_k":3,"top_p":0.9,"seed":42,"stop":["\n","User:"]})"));
 
-  EXPECT_EQ(r.completion, "The sky is blue because of Rayleigh scattering.");
+  EXPECT_EQ(r.completion, "The sky is blue.");
   EXPECT_EQ(r.prompt, "Why is the sky blue?");
   EXPECT_EQ(r.prompt_tokens, 26);
   EXPECT_EQ(r.completion_tokens, 259);
@@ -192,6 +196,54 @@ TEST(Ollama, StreamParsesNdjsonAndEqualsComplete) {
   EXPECT_DOUBLE_EQ(r.metadata["eval_ms"].get<double>(), 4232.71);
   EXPECT_TRUE(r.metadata.contains("ttft_ms"));
   EXPECT_LE(r.metadata["ttft_ms"].get<double>(), r.latency_ms);
+  // complete() on the same server gives what the stream concatenates to, with the same counts.
+  InferenceResult c = b.complete("Why?", {});
+  EXPECT_EQ(c.completion, r.completion);
+  EXPECT_EQ(c.completion_tokens, r.completion_tokens);
+  EXPECT_EQ(c.prompt_tokens, r.prompt_tokens);
+}
+
+TEST(Ollama, LogprobsAreRequestedAndCollected) {
+  OllamaPeer peer;
+  GenerateOptions o;
+  o.logprobs = true;
+  InferenceResult r = peer.backend("llama3.2:3b").complete("Why?", o);
+  EXPECT_EQ(peer.body()["logprobs"], true);
+  EXPECT_EQ(r.metadata["logprobs"], nlohmann::json::parse("[-0.01,-0.5]"));
+}
+
+// The seed's injectable urlopen: any HttpTransport works, no socket needed.
+class RecordingTransport : public HttpTransport {
+ public:
+  HttpResponse post_json(const HttpRequest& req) override {
+    requests.push_back(req);
+    return {200, "application/json", R"({"response":"canned","done":true,"eval_count":1})", false};
+  }
+  HttpResponse post_json_stream(const HttpRequest& req, const BodyChunkFn& on_chunk) override {
+    requests.push_back(req);
+    on_chunk("{\"response\":\"can\",\"done\":false}\n{\"response\":\"ned\",\"do");
+    on_chunk("ne\":true,\"eval_count\":2}\n");
+    return {200, "application/x-ndjson", "", false};
+  }
+  HttpResponse get(const HttpRequest& req) override {
+    requests.push_back(req);
+    return {200, "application/json", R"({"version":"9.9.9"})", false};
+  }
+  std::vector<HttpRequest> requests;
+};
+
+TEST(Ollama, TransportIsInjectable) {
+  auto t = std::make_shared<RecordingTransport>();
+  OllamaBackend b(OllamaConfig{"tiny", "http://ollama.invalid:11434", 3.0, t, "ollama", {}});
+  EXPECT_EQ(b.complete("hi").completion, "canned");
+  ASSERT_EQ(t->requests.size(), 1u);
+  EXPECT_EQ(t->requests[0].url, "http://ollama.invalid:11434/api/generate");
+  EXPECT_EQ(t->requests[0].timeout_s, 3.0);
+  EXPECT_EQ(nlohmann::json::parse(t->requests[0].body)["model"], "tiny");
+  InferenceResult s = b.stream("hi", {}, nullptr);  // a line split across two deliveries
+  EXPECT_EQ(s.completion, "canned");
+  EXPECT_EQ(s.completion_tokens, 2);
+  EXPECT_EQ(b.version(), "9.9.9");
 }
 
 TEST(Ollama, StreamCancelStopsEarly) {

@@ -171,6 +171,7 @@ TEST(OpenAI, SseStreamingWithUsage) {
   EXPECT_EQ(r.prompt_tokens, 5);
   EXPECT_EQ(r.metadata["done_reason"], "length");
   EXPECT_TRUE(r.metadata.contains("ttft_ms"));
+  EXPECT_EQ(peer.backend("m").complete("x").completion, r.completion);  // stream == complete
 }
 
 TEST(OpenAI, StreamCancel) {

@@ -22,6 +22,7 @@
 #include "g2c/gguf/gguf.hpp"
 #include "g2c/tokenizer/pretokenizer.hpp"
 #include "g2c/tokenizer/tokenizer.hpp"
+#include "g2c/tokenizer/tokenizer_internal.hpp"
 #include "vectors.hpp"
 
 namespace g2c::tokenizer {
@@ -93,6 +94,32 @@ TEST(Llama2c, CountReadToEndAndTruncationIsAFormatError) {
   EXPECT_EQ(all->n_vocab(), 512);
   EXPECT_THROW(Tokenizer::from_llama2c((kShared / "models" / "tok512.bin").string(), 513), FormatError);
   EXPECT_THROW(Tokenizer::from_llama2c("/nonexistent/tok.bin", 512), Error);
+}
+
+// SPM cuts the text where no merge can cross (encode.cpp); it must give exactly the ids of llama.cpp's
+// single queue over the whole fragment, also for a vocabulary whose pieces carry U+2581 inside
+// (TinyStories-656K: "was\u2581a\u2581").
+TEST(Spm, ChunkedEqualsWholeFragmentMerging) {
+  std::string mixed;
+  for (const auto& s : vector_inputs()) mixed += s + " ";
+  for (int i = 0; i < 20; ++i) mixed += "Once upon a time, there was a little girl named Lily. She was a happy girl.  \n";
+  int compared = 0;
+  for (const fs::path& p : {kVectors / "ggml-vocab-llama-spm.gguf", kVectors / "ggml-vocab-phi-3.gguf",
+                            kShared / "models" / "stories260K.gguf", kShared / "models" / "TinyStories-656K-Q8_0.gguf"}) {
+    auto t = load(p);
+    std::vector<std::string> texts = vector_inputs();
+    texts.push_back(mixed);
+    for (const auto& text : texts) {
+      g_spm_chunking = true;
+      const Ids chunked = t->encode(text, true, true);
+      g_spm_chunking = false;
+      const Ids whole = t->encode(text, true, true);
+      g_spm_chunking = true;
+      EXPECT_EQ(chunked, whole) << p << " '" << text << "'";
+      ++compared;
+    }
+  }
+  EXPECT_EQ(compared, 4 * 47);
 }
 
 // ---- metadata ------------------------------------------------------------------------------------

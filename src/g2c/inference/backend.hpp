@@ -102,6 +102,8 @@ struct ChatResult {
   BackendInfo backend;
 };
 
+// A Backend need not be thread-safe. The HTTP backends keep no per-request state (one connection per
+// call) and may be shared between threads; in-process backends own a KV cache and may not.
 class Backend {
  public:
   virtual ~Backend() = default;

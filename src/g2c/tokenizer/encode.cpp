@@ -137,20 +137,28 @@ int Tokenizer::bpe_rank(std::string_view left, std::string_view right, std::stri
   return it == merge_rank_.end() ? -1 : it->second;
 }
 
+struct Tokenizer::BpeScratch {
+  std::vector<Symbol> symbols;
+  std::vector<std::int32_t> ids;  // token id of each symbol's text, kNoToken when not a token
+  std::string key;
+};
+
 void Tokenizer::encode_bpe(std::string_view raw, std::vector<std::int32_t>& out) const {
   // llama.cpp decodes to code points with U+FFFD for bad bytes before splitting; PCRE2 then sees
   // valid UTF-8 only.
   const std::string text = sanitize_utf8(raw);
   std::string word;
+  BpeScratch scratch;
   for (const auto& [b, e] : pre_tokenizer_->split(text)) {
     word.clear();
     for (std::uint32_t i = b; i < e; ++i) word += byte_to_unicode(static_cast<std::uint8_t>(text[i]));
-    bpe_word(word, out);
+    bpe_word(std::string_view(text).substr(b, e - b), word, scratch, out);
   }
 }
 
-void Tokenizer::bpe_word(std::string_view word, std::vector<std::int32_t>& out) const {
-  std::string key;
+// `raw` is the pre-token's bytes, `word` the same in the byte-level alphabet (one character per byte).
+void Tokenizer::bpe_word(std::string_view raw, std::string_view word, BpeScratch& sc, std::vector<std::int32_t>& out) const {
+  std::string& key = sc.key;
   if (ignore_merges_) {
     key.assign(word);
     if (auto it = text_to_id_.find(key); it != text_to_id_.end()) {
@@ -162,19 +170,34 @@ void Tokenizer::bpe_word(std::string_view word, std::vector<std::int32_t>& out) 
     std::int32_t left, right;
     int rank;
     std::uint32_t size;
+    std::int32_t merged;  // id of the merged text, kNoToken if none
   };
   // Lowest rank first; on a tie the leftmost pair.
   auto cmp = [](const Bigram& l, const Bigram& r) { return l.rank > r.rank || (l.rank == r.rank && l.left > r.left); };
   std::priority_queue<Bigram, std::vector<Bigram>, decltype(cmp)> queue(cmp);
-  std::vector<Symbol> symbols;
+  std::vector<Symbol>& symbols = sc.symbols;
   split_chars(word, symbols);
+  std::vector<std::int32_t>& ids = sc.ids;
+  ids.resize(symbols.size());
+  for (std::size_t i = 0; i < symbols.size(); ++i) ids[i] = byte_tokens_[static_cast<unsigned char>(raw[i])];
   auto add = [&](std::int32_t left, std::int32_t right) {
     if (left < 0 || right < 0) return;
     const Symbol& l = symbols[left];
     const Symbol& r = symbols[right];
+    if (ids[left] != kNoToken && ids[right] != kNoToken) {
+      const std::uint64_t k = (static_cast<std::uint64_t>(static_cast<std::uint32_t>(ids[left])) << 32) |
+                              static_cast<std::uint32_t>(ids[right]);
+      auto it = merge_by_ids_.find(k);
+      if (it == merge_by_ids_.end()) return;
+      queue.push({left, right, it->second.rank, l.n + r.n, it->second.merged});
+      return;
+    }
+    // A part that is not a token (a merge result missing from the vocab): look the strings up.
     const int rank = bpe_rank(word.substr(l.off, l.n), word.substr(r.off, r.n), key);
     if (rank < 0) return;
-    queue.push({left, right, rank, l.n + r.n});
+    key.assign(word.substr(l.off, l.n + r.n));
+    auto it = text_to_id_.find(key);
+    queue.push({left, right, rank, l.n + r.n, it == text_to_id_.end() ? kNoToken : it->second});
   };
   for (std::int32_t i = 1; i < static_cast<std::int32_t>(symbols.size()); ++i) add(i - 1, i);
   while (!queue.empty()) {
@@ -185,16 +208,17 @@ void Tokenizer::bpe_word(std::string_view word, std::vector<std::int32_t>& out) 
     if (l.n == 0 || r.n == 0 || l.n + r.n != bg.size) continue;  // outdated pair
     l.n += r.n;
     r.n = 0;
+    ids[bg.left] = bg.merged;
     l.next = r.next;
     if (r.next >= 0) symbols[r.next].prev = bg.left;
     add(l.prev, bg.left);
     add(bg.left, l.next);
   }
-  for (const Symbol& s : symbols) {
+  for (std::size_t i = 0; i < symbols.size(); ++i) {
+    const Symbol& s = symbols[i];
     if (s.n == 0) continue;
-    key.assign(word.substr(s.off, s.n));
-    if (auto it = text_to_id_.find(key); it != text_to_id_.end()) {
-      out.push_back(it->second);
+    if (ids[i] != kNoToken) {
+      out.push_back(ids[i]);
       continue;
     }
     // Not a token: llama.cpp looks up each single byte of the alphabet string (only ASCII ones can

@@ -206,6 +206,22 @@ std::unique_ptr<Tokenizer> Tokenizer::from_gguf(const gguf::File& file) {
 
   std::string model_name = file.get_str("general.name").value_or("");
   t->finish_load(model_name);
+
+  if (t->type_ == VocabType::BPE) {
+    const auto& m = file.find("tokenizer.ggml.merges")->strings();
+    t->merge_by_ids_.reserve(m.size() * 2);
+    for (std::size_t i = 0; i < m.size(); ++i) {
+      const std::size_t pos = m[i].find(' ', 1);
+      if (pos == std::string::npos) continue;
+      const std::string_view first = std::string_view(m[i]).substr(0, pos), second = std::string_view(m[i]).substr(pos + 1);
+      const std::int32_t l = t->find(first), r = t->find(second);
+      if (l == kNoToken || r == kNoToken) continue;
+      std::string merged(first);
+      merged += second;
+      const std::uint64_t key = (static_cast<std::uint64_t>(static_cast<std::uint32_t>(l)) << 32) | static_cast<std::uint32_t>(r);
+      t->merge_by_ids_.emplace(key, MergeById{static_cast<int>(i), t->find(merged)});
+    }
+  }
   return t;
 }
 

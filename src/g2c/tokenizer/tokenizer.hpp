@@ -123,7 +123,8 @@ class Tokenizer {
   void encode_spm_chunk(std::string_view text, std::vector<std::int32_t>& out) const;
   void encode_bpe(std::string_view text, std::vector<std::int32_t>& out) const;
   void encode_wpm(std::string_view text, std::vector<std::int32_t>& out) const;
-  void bpe_word(std::string_view word, std::vector<std::int32_t>& out) const;
+  struct BpeScratch;
+  void bpe_word(std::string_view raw, std::string_view word, BpeScratch& scratch, std::vector<std::int32_t>& out) const;
   int bpe_rank(std::string_view left, std::string_view right, std::string& key) const;
   std::string make_piece(std::int32_t id) const;
 
@@ -132,6 +133,13 @@ class Tokenizer {
   std::vector<Token> tokens_;
   std::unordered_map<std::string, std::int32_t> text_to_id_;
   std::unordered_map<std::string, int> merge_rank_;  // key: u32 length of left, left, right
+  // The merges whose two parts are tokens, by (left id << 32 | right id): rank and the id of the
+  // merged text (kNoToken if it is not a token). Same ranks as merge_rank_, without string hashing.
+  struct MergeById {
+    int rank;
+    std::int32_t merged;
+  };
+  std::unordered_map<std::uint64_t, MergeById> merge_by_ids_;
   std::vector<std::int32_t> special_by_length_;     // control/user-defined/unknown ids, longest first
   std::vector<std::string> pieces_;                 // piece(id) cache
   // SPM: characters that some token has right before a U+2581. A boundary before U+2581 whose left

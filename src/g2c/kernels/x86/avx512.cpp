@@ -161,6 +161,79 @@ inline void dot_q4_0(std::int64_t n, const std::uint8_t* w, std::size_t rb, cons
   for (int r = 0; r < NR; ++r) out[r] = hsum8(acc[r]);
 }
 
+// Q5_0 (q in 0..31 = nibble | qh bit << 4; value (q - 16) d) x Q8_0, and Q4_1 / Q5_1 (value d q + m)
+// x Q8_1. The min term uses the exact integer sum of the activation codes (dpbusd with ones) rather
+// than Q8_1's fp16 `s`, so the result is the product of the decoded operands.
+inline __m256i q5_bits(const std::uint8_t* qh4, const std::uint8_t* qs) {
+  std::uint32_t qh;
+  __builtin_memcpy(&qh, qh4, 4);
+  __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  __m256i u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0f));
+  return _mm256_or_si256(u, _mm256_maskz_mov_epi8(static_cast<__mmask32>(qh), _mm256_set1_epi8(0x10)));
+}
+
+template <int NR>
+inline void dot_q5_0(std::int64_t n, const std::uint8_t* w, std::size_t rb, const void* xv, float* out) {
+  const auto* x = static_cast<const BlockQ8_0*>(xv);
+  const std::int64_t nb = n / 32;
+  __m256 acc[NR];
+  for (int r = 0; r < NR; ++r) acc[r] = _mm256_setzero_ps();
+  for (std::int64_t ib = 0; ib < nb; ++ib) {
+    const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[ib].qs));
+    const __m256i neg16x =
+        _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(16), xq));
+    const float dx = h2f(x[ib].d);
+    for (int r = 0; r < NR; ++r) {
+      const auto* b = reinterpret_cast<const quant::BlockQ5_0*>(w + r * rb) + ib;
+      __m256i d = _mm256_dpbusd_epi32(neg16x, q5_bits(b->qh, b->qs), xq);
+      acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_set1_ps(h2f(b->d) * dx), acc[r]);
+    }
+  }
+  for (int r = 0; r < NR; ++r) out[r] = hsum8(acc[r]);
+}
+
+template <int NR, bool Five>
+inline void dot_qx_1(std::int64_t n, const std::uint8_t* w, std::size_t rb, const void* xv, float* out) {
+  const auto* x = static_cast<const quant::BlockQ8_1*>(xv);
+  const std::int64_t nb = n / 32;
+  __m256 acc[NR];
+  for (int r = 0; r < NR; ++r) acc[r] = _mm256_setzero_ps();
+  for (std::int64_t ib = 0; ib < nb; ++ib) {
+    const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[ib].qs));
+    const __m256i xs = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), xq);  // 8 partial sums
+    const __m256 xsf = _mm256_cvtepi32_ps(xs);
+    const float dx = h2f(x[ib].d);
+    for (int r = 0; r < NR; ++r) {
+      __m256i u;
+      float d, m;
+      if constexpr (Five) {
+        const auto* b = reinterpret_cast<const quant::BlockQ5_1*>(w + r * rb) + ib;
+        u = q5_bits(b->qh, b->qs);
+        d = h2f(b->d);
+        m = h2f(b->m);
+      } else {
+        const auto* b = reinterpret_cast<const quant::BlockQ4_1*>(w + r * rb) + ib;
+        __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b->qs));
+        u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0f));
+        d = h2f(b->d);
+        m = h2f(b->m);
+      }
+      __m256i dq = _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, xq);
+      acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dq), _mm256_set1_ps(d * dx), acc[r]);
+      acc[r] = _mm256_fmadd_ps(xsf, _mm256_set1_ps(m * dx), acc[r]);
+    }
+  }
+  for (int r = 0; r < NR; ++r) out[r] = hsum8(acc[r]);
+}
+template <int NR>
+inline void dot_q4_1(std::int64_t n, const std::uint8_t* w, std::size_t rb, const void* xv, float* out) {
+  dot_qx_1<NR, false>(n, w, rb, xv, out);
+}
+template <int NR>
+inline void dot_q5_1(std::int64_t n, const std::uint8_t* w, std::size_t rb, const void* xv, float* out) {
+  dot_qx_1<NR, true>(n, w, rb, xv, out);
+}
+
 // ---- K-quants x Q8_K activations --------------------------------------------------------------
 
 // The 8 six-bit scales and mins of a Q4_K/Q5_K super-block (12 packed bytes).
@@ -286,6 +359,151 @@ inline void dot_q6_k(std::int64_t n, const std::uint8_t* w, std::size_t rb, cons
     }
   }
   for (int r = 0; r < NR; ++r) out[r] = hsum16(acc[r]);
+}
+
+// Sum over the 16 sixteen-element groups of sc[g] * bsums[g] (sc as int16 lanes).
+inline int scaled_bsums(__m256i bsums, __m256i sc16) {
+  __m256i mp = _mm256_madd_epi16(bsums, sc16);
+  __m128i m4 = _mm_add_epi32(_mm256_castsi256_si128(mp), _mm256_extracti128_si256(mp, 1));
+  m4 = _mm_add_epi32(m4, _mm_shuffle_epi32(m4, 0x4e));
+  m4 = _mm_add_epi32(m4, _mm_shuffle_epi32(m4, 0xb1));
+  return _mm_cvtsi128_si32(m4);
+}
+
+// Expands 4 int16 scales (lanes 0..3 of s) to 32 lanes, 8 each: the scale of each 16-element group
+// after vpmaddubsw (which pairs elements).
+inline __m512i expand4(__m128i s, int first) {
+  const __m512i idx = _mm512_add_epi16(
+      _mm512_set_epi16(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
+      _mm512_set1_epi16(static_cast<short>(first)));
+  return _mm512_permutexvar_epi16(idx, _mm512_castsi128_si512(s));
+}
+
+// Q5_K: Q4_K with a fifth bit per quant: bit 2j of qh[l] is element 64j + l's, bit 2j+1 is 64j+32+l's.
+template <int NR>
+inline void dot_q5_k(std::int64_t n, const std::uint8_t* w, std::size_t rb, const void* xv, float* out) {
+  const auto* x = static_cast<const BlockQ8_K*>(xv);
+  const std::int64_t nb = n / 256;
+  const __m256i lo_mask = _mm256_set1_epi8(0x0f);
+  const __m256i one = _mm256_set1_epi8(1);
+  __m512 acc[NR];
+  float accm[NR];
+  for (int r = 0; r < NR; ++r) {
+    acc[r] = _mm512_setzero_ps();
+    accm[r] = 0.0f;
+  }
+  for (std::int64_t ib = 0; ib < nb; ++ib) {
+    const BlockQ8_K& xb = x[ib];
+    const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.bsums));
+    for (int r = 0; r < NR; ++r) {
+      const auto* b = reinterpret_cast<const quant::BlockQ5_K*>(w + r * rb) + ib;
+      alignas(16) std::uint8_t sc[8], mn[8];
+      scale_mins_k4(b->scales, sc, mn);
+      const __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->qh));
+      __m512i isum = _mm512_setzero_si512();
+      for (int j = 0; j < 4; ++j) {
+        __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->qs + 32 * j));
+        __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * j), one), 4);
+        __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * j + 1), one), 4);
+        __m256i lo = _mm256_or_si256(_mm256_and_si256(q, lo_mask), h0);
+        __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), lo_mask), h1);
+        __m512i qq = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+        __m512i p16 = _mm512_maddubs_epi16(qq, _mm512_loadu_si512(xb.qs + 64 * j));
+        __m512i s16 = _mm512_inserti64x4(_mm512_set1_epi16(sc[2 * j]), _mm256_set1_epi16(sc[2 * j + 1]), 1);
+        isum = _mm512_add_epi32(isum, _mm512_madd_epi16(p16, s16));
+      }
+      __m128i m8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn));
+      const int msum = scaled_bsums(bs, _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8)));
+      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(xb.d * h2f(b->d)), acc[r]);
+      accm[r] += xb.d * h2f(b->dmin) * static_cast<float>(msum);
+    }
+  }
+  for (int r = 0; r < NR; ++r) out[r] = hsum16(acc[r]) - accm[r];
+}
+
+// Q3_K and Q2_K: 2-bit codes at shift 2j of qs[32 h + l] give element 128 h + 32 j + l; 16 groups of
+// 16 with one scale each. Q3_K: q' = code + 4 * hmask bit (0..7), value d (sc - 32) (q' - 4).
+// Q2_K: value d (sc & 15) code - dmin (sc >> 4).
+template <int NR, bool Three>
+inline void dot_q23_k(std::int64_t n, const std::uint8_t* w, std::size_t rb, const void* xv, float* out) {
+  const auto* x = static_cast<const BlockQ8_K*>(xv);
+  const std::int64_t nb = n / 256;
+  const __m256i m3 = _mm256_set1_epi8(3);
+  const __m256i one = _mm256_set1_epi8(1);
+  __m512 acc[NR];
+  float accm[NR];
+  for (int r = 0; r < NR; ++r) {
+    acc[r] = _mm512_setzero_ps();
+    accm[r] = 0.0f;
+  }
+  for (std::int64_t ib = 0; ib < nb; ++ib) {
+    const BlockQ8_K& xb = x[ib];
+    const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.bsums));
+    for (int r = 0; r < NR; ++r) {
+      alignas(16) std::int8_t sc[16];  // multiplier of each 16-element group
+      const std::uint8_t* qs;
+      __m256i hm = _mm256_setzero_si256();
+      float d, dmin = 0.0f;
+      int corr;  // integer term subtracted per group, times its own factor below
+      if constexpr (Three) {
+        const auto* b = reinterpret_cast<const quant::BlockQ3_K*>(w + r * rb) + ib;
+        std::uint32_t a[4];
+        __builtin_memcpy(a, b->scales, 12);
+        const std::uint32_t t = a[2];
+        const std::uint32_t k1 = 0x03030303u, k2 = 0x0f0f0f0fu;
+        a[2] = ((a[0] >> 4) & k2) | (((t >> 4) & k1) << 4);
+        a[3] = ((a[1] >> 4) & k2) | (((t >> 6) & k1) << 4);
+        a[0] = (a[0] & k2) | (((t >> 0) & k1) << 4);
+        a[1] = (a[1] & k2) | (((t >> 2) & k1) << 4);
+        __builtin_memcpy(sc, a, 16);
+        for (int g = 0; g < 16; ++g) sc[g] = static_cast<std::int8_t>(sc[g] - 32);
+        qs = b->qs;
+        hm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->hmask));
+        d = xb.d * h2f(b->d);
+        corr = 4 * scaled_bsums(bs, _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc))));
+      } else {
+        const auto* b = reinterpret_cast<const quant::BlockQ2_K*>(w + r * rb) + ib;
+        const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b->scales));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(sc), _mm_and_si128(raw, _mm_set1_epi8(0x0f)));
+        const __m128i mins = _mm_and_si128(_mm_srli_epi16(raw, 4), _mm_set1_epi8(0x0f));
+        qs = b->qs;
+        d = xb.d * h2f(b->d);
+        dmin = xb.d * h2f(b->dmin);
+        corr = scaled_bsums(bs, _mm256_cvtepu8_epi16(mins));
+      }
+      __m512i isum = _mm512_setzero_si512();
+      for (int h = 0; h < 2; ++h) {
+        const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * h));
+        __m256i c[4];
+        for (int j = 0; j < 4; ++j) {
+          c[j] = _mm256_and_si256(_mm256_srli_epi16(q, 2 * j), m3);
+          if constexpr (Three) {
+            __m256i hbit = _mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + j), one);
+            c[j] = _mm256_or_si256(c[j], _mm256_slli_epi16(hbit, 2));
+          }
+        }
+        const __m128i s16a = _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc + 8 * h)));
+        __m512i qa = _mm512_inserti64x4(_mm512_castsi256_si512(c[0]), c[1], 1);
+        __m512i qb = _mm512_inserti64x4(_mm512_castsi256_si512(c[2]), c[3], 1);
+        __m512i pa = _mm512_maddubs_epi16(qa, _mm512_loadu_si512(xb.qs + 128 * h));
+        __m512i pb = _mm512_maddubs_epi16(qb, _mm512_loadu_si512(xb.qs + 128 * h + 64));
+        isum = _mm512_add_epi32(isum, _mm512_madd_epi16(pa, expand4(s16a, 0)));
+        isum = _mm512_add_epi32(isum, _mm512_madd_epi16(pb, expand4(s16a, 4)));
+      }
+      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(d), acc[r]);
+      if constexpr (Three) accm[r] += d * static_cast<float>(corr);
+      else accm[r] += dmin * static_cast<float>(corr);
+    }
+  }
+  for (int r = 0; r < NR; ++r) out[r] = hsum16(acc[r]) - accm[r];
+}
+template <int NR>
+inline void dot_q3_k(std::int64_t n, const std::uint8_t* w, std::size_t rb, const void* xv, float* out) {
+  dot_q23_k<NR, true>(n, w, rb, xv, out);
+}
+template <int NR>
+inline void dot_q2_k(std::int64_t n, const std::uint8_t* w, std::size_t rb, const void* xv, float* out) {
+  dot_q23_k<NR, false>(n, w, rb, xv, out);
 }
 
 // ---- attention over the KV cache ----------------------------------------------------------------
@@ -444,6 +662,7 @@ void install(TypeKernels& k, GgmlType act, FromFloatFn from_float) {
 }
 
 void q8_0_from_float(const float* x, void* y, std::int64_t n) { quant::quantize_row(GgmlType::Q8_0, x, y, n); }
+void q8_1_from_float(const float* x, void* y, std::int64_t n) { quant::quantize_row(GgmlType::Q8_1, x, y, n); }
 void q8_k_from_float(const float* x, void* y, std::int64_t n) { quant::quantize_row(GgmlType::Q8_K, x, y, n); }
 
 KernelTable make() {
@@ -457,6 +676,12 @@ KernelTable make() {
   install<Driver<dot_q4_0<1>, dot_q4_0<kRows>>>(ty[static_cast<int>(GgmlType::Q4_0)], GgmlType::Q8_0, &q8_0_from_float);
   install<Driver<dot_q4_k<1>, dot_q4_k<kRows>>>(ty[static_cast<int>(GgmlType::Q4_K)], GgmlType::Q8_K, &q8_k_from_float);
   install<Driver<dot_q6_k<1>, dot_q6_k<kRows>>>(ty[static_cast<int>(GgmlType::Q6_K)], GgmlType::Q8_K, &q8_k_from_float);
+  install<Driver<dot_q5_0<1>, dot_q5_0<kRows>>>(ty[static_cast<int>(GgmlType::Q5_0)], GgmlType::Q8_0, &q8_0_from_float);
+  install<Driver<dot_q4_1<1>, dot_q4_1<kRows>>>(ty[static_cast<int>(GgmlType::Q4_1)], GgmlType::Q8_1, &q8_1_from_float);
+  install<Driver<dot_q5_1<1>, dot_q5_1<kRows>>>(ty[static_cast<int>(GgmlType::Q5_1)], GgmlType::Q8_1, &q8_1_from_float);
+  install<Driver<dot_q5_k<1>, dot_q5_k<kRows>>>(ty[static_cast<int>(GgmlType::Q5_K)], GgmlType::Q8_K, &q8_k_from_float);
+  install<Driver<dot_q3_k<1>, dot_q3_k<kRows>>>(ty[static_cast<int>(GgmlType::Q3_K)], GgmlType::Q8_K, &q8_k_from_float);
+  install<Driver<dot_q2_k<1>, dot_q2_k<kRows>>>(ty[static_cast<int>(GgmlType::Q2_K)], GgmlType::Q8_K, &q8_k_from_float);
   t.softmax = &softmax;
   t.attend[0] = &attend<false>;
   t.attend[1] = &attend<true>;
