@@ -203,6 +203,12 @@ TEST(Ollama, StreamParsesNdjsonAndEqualsComplete) {
   EXPECT_EQ(c.prompt_tokens, r.prompt_tokens);
 }
 
+TEST(Ollama, AnExceptionFromTheCallbackComesOutUnchanged) {
+  OllamaPeer peer;
+  struct Stop {};
+  EXPECT_THROW(peer.backend("llama3.2:3b").stream("Why?", {}, [](std::string_view) -> bool { throw Stop{}; }), Stop);
+}
+
 TEST(Ollama, LogprobsAreRequestedAndCollected) {
   OllamaPeer peer;
   GenerateOptions o;

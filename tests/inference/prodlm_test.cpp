@@ -164,6 +164,11 @@ TEST(ProdLM, AutoFallsBackToTheLocalArtifactAndSaysWhy) {
   InferenceResult r = b->complete("hi");
   EXPECT_EQ(r.backend.extra["selected"]["kind"], "local");
 
+  // A broken manifest: "auto" still answers, and says why it skipped ProdLM.
+  write_text(f.manifest, "{\"backend\": 42}");
+  b = load_default_backend("auto", f.opts());
+  EXPECT_NE(b->info().extra["selected"]["reason"].get<std::string>().find("unusable ProdLM manifest"), std::string::npos);
+
   // No manifest at all: the same fallback, another reason.
   fs::remove(f.manifest);
   b = load_default_backend("auto", f.opts());

@@ -44,7 +44,7 @@ std::vector<std::string> vector_inputs() { return test::read_inputs(kVectors / "
 
 // ---- llama2.c tokenizer.bin ----------------------------------------------------------------------
 
-TEST(Llama2c, Tok512MatchesStories260KGguf) {
+TEST(TokenizerLlama2c, Tok512MatchesStories260KGguf) {
   auto bin = Tokenizer::from_llama2c((kShared / "models" / "tok512.bin").string(), 512);
   auto gguf = load(kShared / "models" / "stories260K.gguf");
   ASSERT_EQ(bin->n_vocab(), 512);
@@ -71,7 +71,7 @@ TEST(Llama2c, Tok512MatchesStories260KGguf) {
 
 // The greedy sample of stories260K from ../shared/models/README.md (independent float64 reference,
 // also llama2.c's doc/stories260K.md): its first 65 ids decode to the documented text.
-TEST(Llama2c, DecodesTheDocumentedStories260KSample) {
+TEST(TokenizerLlama2c, DecodesTheDocumentedStories260KSample) {
   const Ids ids = {403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426, 338, 401,
                    396, 267, 337, 410, 408, 419, 292, 411, 322, 265, 282, 295, 433, 426, 385, 328, 432,
                    358, 394, 261, 370, 432, 352, 266, 268, 388, 426, 338, 391, 266, 267, 337, 335, 312,
@@ -89,7 +89,7 @@ TEST(Llama2c, DecodesTheDocumentedStories260KSample) {
   EXPECT_EQ(gguf->decode(with_bos, /*render_special=*/true), "<s> Once");
 }
 
-TEST(Llama2c, CountReadToEndAndTruncationIsAFormatError) {
+TEST(TokenizerLlama2c, CountReadToEndAndTruncationIsAFormatError) {
   auto all = Tokenizer::from_llama2c((kShared / "models" / "tok512.bin").string(), 0);
   EXPECT_EQ(all->n_vocab(), 512);
   EXPECT_THROW(Tokenizer::from_llama2c((kShared / "models" / "tok512.bin").string(), 513), FormatError);
@@ -99,7 +99,7 @@ TEST(Llama2c, CountReadToEndAndTruncationIsAFormatError) {
 // SPM cuts the text where no merge can cross (encode.cpp); it must give exactly the ids of llama.cpp's
 // single queue over the whole fragment, also for a vocabulary whose pieces carry U+2581 inside
 // (TinyStories-656K: "was\u2581a\u2581").
-TEST(Spm, ChunkedEqualsWholeFragmentMerging) {
+TEST(TokenizerSpm, ChunkedEqualsWholeFragmentMerging) {
   std::string mixed;
   for (const auto& s : vector_inputs()) mixed += s + " ";
   for (int i = 0; i < 20; ++i) mixed += "Once upon a time, there was a little girl named Lily. She was a happy girl.  \n";
@@ -124,7 +124,7 @@ TEST(Spm, ChunkedEqualsWholeFragmentMerging) {
 
 // ---- metadata ------------------------------------------------------------------------------------
 
-TEST(Metadata, DefaultsAndKeysFollowLlamaCpp) {
+TEST(TokenizerMetadata, DefaultsAndKeysFollowLlamaCpp) {
   auto spm = load(kVectors / "ggml-vocab-llama-spm.gguf");
   EXPECT_EQ(spm->type(), VocabType::SPM);
   EXPECT_TRUE(spm->add_bos());
@@ -155,7 +155,7 @@ TEST(Metadata, DefaultsAndKeysFollowLlamaCpp) {
   EXPECT_FALSE(def->add_bos());
 }
 
-TEST(Metadata, MisspelledSeparatorKeyAndOutOfRangeIds) {
+TEST(TokenizerMetadata, MisspelledSeparatorKeyAndOutOfRangeIds) {
   gguf::Writer w;
   w.set("general.architecture", gguf::Value::str("bert"));
   w.set("tokenizer.ggml.model", gguf::Value::str("bert"));
@@ -172,7 +172,7 @@ TEST(Metadata, MisspelledSeparatorKeyAndOutOfRangeIds) {
   EXPECT_EQ(t->encode("hi hix !", true, false), (Ids{2, 4, 4, 5, 1, 3}));
 }
 
-TEST(Metadata, UnknownModelOrPreIsRefused) {
+TEST(TokenizerMetadata, UnknownModelOrPreIsRefused) {
   gguf::Writer w;
   w.set("tokenizer.ggml.model", gguf::Value::str("gpt2"));
   w.set("tokenizer.ggml.pre", gguf::Value::str("no-such-pre"));
@@ -195,7 +195,7 @@ TEST(Metadata, UnknownModelOrPreIsRefused) {
 
 // ---- special tokens and end of generation --------------------------------------------------------
 
-TEST(Special, ControlPiecesParsedOnlyWhenAsked) {
+TEST(TokenizerSpecial, ControlPiecesParsedOnlyWhenAsked) {
   auto t = load(kSynth / "ggml-vocab-synth-qwen2.gguf");
   const std::int32_t im_start = t->find("<|im_start|>"), im_end = t->find("<|im_end|>");
   ASSERT_EQ(im_start, 3270);
@@ -215,7 +215,7 @@ TEST(Special, ControlPiecesParsedOnlyWhenAsked) {
   EXPECT_EQ(t->decode(on, true), text);
 }
 
-TEST(Special, SpmDummyPrefixAfterSpecialAndPhi3Rstrip) {
+TEST(TokenizerSpecial, SpmDummyPrefixAfterSpecialAndPhi3Rstrip) {
   auto t = load(kVectors / "ggml-vocab-phi-3.gguf");
   const std::int32_t user = t->find("<|user|>"), end = t->find("<|end|>");
   ASSERT_NE(user, kNoToken);
@@ -232,7 +232,7 @@ TEST(Special, SpmDummyPrefixAfterSpecialAndPhi3Rstrip) {
   EXPECT_FALSE(t->is_eog(user));
 }
 
-TEST(Special, EndOfGenerationSet) {
+TEST(TokenizerSpecial, EndOfGenerationSet) {
   auto t = load(kSynth / "ggml-vocab-synth-chatglm-bpe.gguf");
   EXPECT_TRUE(t->is_eog(3269));  // eos <|endoftext|>
   EXPECT_TRUE(t->is_eog(3271));  // <|im_end|>, found by text
@@ -244,7 +244,7 @@ TEST(Special, EndOfGenerationSet) {
 
 // ---- pre-tokenizer translation ---------------------------------------------------------------------
 
-TEST(PreTokenizer, TranslationAndSplitSemantics) {
+TEST(TokenizerPreTokenizer, TranslationAndSplitSemantics) {
   EXPECT_EQ(translate_pattern(R"(\s+$)").substr(0, 1), "[");
   EXPECT_NE(translate_pattern(R"(\s+$)").find("\\z"), std::string::npos);
   // Unmatched stretches stay pieces: GPT-2 has no bare \s+ alternative.
@@ -261,9 +261,31 @@ TEST(PreTokenizer, TranslationAndSplitSemantics) {
   EXPECT_THROW(pre_tokenizer_info("gpt-4o"), UnsupportedError);
 }
 
+// Every pre value compiles (PCRE2 + JIT), and its split covers each vector input exactly, in order,
+// with no empty piece. The issue's list is checked by name, so a missing one fails here.
+TEST(TokenizerPreTokenizer, EveryKnownValueCompilesAndCoversTheText) {
+  const auto names = known_pre_tokenizers();
+  for (const char* required : {"default", "llama-bpe", "gpt-2", "falcon", "deepseek-llm", "deepseek-coder", "starcoder",
+                               "refact", "mpt", "qwen2", "command-r", "smollm", "stablelm2", "phi-2", "chatglm-bpe",
+                               "tekken", "bloom", "poro-chat"})
+    EXPECT_NE(std::find(names.begin(), names.end(), required), names.end()) << required;
+  for (const auto& name : names) {
+    PreTokenizer pt(pre_tokenizer_info(name).patterns);
+    for (const auto& input : vector_inputs()) {
+      std::uint32_t at = 0;
+      for (auto [b, e] : pt.split(input)) {
+        ASSERT_EQ(b, at) << name;
+        ASSERT_LT(b, e) << name;
+        at = e;
+      }
+      EXPECT_EQ(at, input.size()) << name;
+    }
+  }
+}
+
 // ---- bad input -------------------------------------------------------------------------------------
 
-TEST(BadInput, EmptyString) {
+TEST(TokenizerBadInput, EmptyString) {
   auto spm = load(kVectors / "ggml-vocab-llama-spm.gguf");
   auto bpe = load(kVectors / "ggml-vocab-gpt-2.gguf");
   auto wpm = load(kVectors / "ggml-vocab-bert-bge.gguf");
@@ -276,7 +298,7 @@ TEST(BadInput, EmptyString) {
   EXPECT_EQ(s.flush(), "");
 }
 
-TEST(BadInput, InvalidUtf8) {
+TEST(TokenizerBadInput, InvalidUtf8) {
   auto spm = load(kVectors / "ggml-vocab-llama-spm.gguf");
   auto bpe = load(kVectors / "ggml-vocab-gpt-2.gguf");
   auto wpm = load(kVectors / "ggml-vocab-bert-bge.gguf");
@@ -305,7 +327,7 @@ TEST(BadInput, InvalidUtf8) {
   EXPECT_EQ(spm->decode(Ids{0xE2 + 3, 0x41 + 3}), "\xEF\xBF\xBD" "A");
 }
 
-TEST(BadInput, NulBytes) {
+TEST(TokenizerBadInput, NulBytes) {
   const std::string text("a\0b\0", 4);
   auto spm = load(kVectors / "ggml-vocab-llama-spm.gguf");
   auto bpe = load(kVectors / "ggml-vocab-gpt-2.gguf");
@@ -317,7 +339,7 @@ TEST(BadInput, NulBytes) {
   EXPECT_EQ(wpm->encode(text, false, false), wpm->encode("ab", false, false));
 }
 
-TEST(BadInput, TenMegabytes) {
+TEST(TokenizerBadInput, TenMegabytes) {
   std::string big;
   const auto inputs = vector_inputs();
   while (big.size() < 10u * 1000 * 1000)
@@ -340,7 +362,7 @@ TEST(BadInput, TenMegabytes) {
   EXPECT_EQ(tekken->decode(tekken->encode(letters, false, false)), letters);
 }
 
-TEST(BadInput, IdsOutsideTheVocabulary) {
+TEST(TokenizerBadInput, IdsOutsideTheVocabulary) {
   auto t = load(kVectors / "ggml-vocab-gpt-2.gguf");
   EXPECT_THROW(t->decode(Ids{15496, 50257}), InvalidArgument);
   EXPECT_THROW(t->piece(-1), InvalidArgument);
@@ -350,7 +372,7 @@ TEST(BadInput, IdsOutsideTheVocabulary) {
 
 // ---- threads -----------------------------------------------------------------------------------------
 
-TEST(Threads, OneTokenizerManyThreads) {
+TEST(TokenizerThreads, OneTokenizerManyThreads) {
   auto t = load(kSynth / "ggml-vocab-synth-tekken.gguf");
   const auto inputs = vector_inputs();
   std::vector<Ids> expected;
@@ -380,7 +402,7 @@ std::string run(const std::string& cmd, int* status) {
   return out;
 }
 
-TEST(Cli, TokenizeIdsMatchesTheVector) {
+TEST(TokenizerCli, TokenizeIdsMatchesTheVector) {
   const std::string g2c = std::string(G2C_BINARY_DIR) + "/apps/g2c/g2c";
   ASSERT_TRUE(fs::exists(g2c)) << g2c << " (build the g2c target)";
   const std::string model = (kVectors / "ggml-vocab-gpt-2.gguf").string();

@@ -4,6 +4,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <exception>
 
 #include <fmt/core.h>
 
@@ -124,6 +125,7 @@ class HttplibTransport final : public HttpTransport {
     configure(cli, req.timeout_s);
     HttpResponse out;
     bool user_stopped = false;
+    std::exception_ptr pending;
     httplib::Request hreq;
     hreq.method = "POST";
     hreq.path = u.path;
@@ -140,14 +142,18 @@ class HttplibTransport final : public HttpTransport {
         out.body.append(data, n);
         return true;
       }
-      if (!on_chunk(std::string_view(data, n))) {
-        user_stopped = true;
-        return false;
+      // An exception must not unwind through httplib's socket code: park it, stop, rethrow below.
+      try {
+        if (on_chunk(std::string_view(data, n))) return true;
+      } catch (...) {
+        pending = std::current_exception();
       }
-      return true;
+      user_stopped = true;
+      return false;
     };
     Timer t;
     httplib::Result r = cli.send(hreq);
+    if (pending) std::rethrow_exception(pending);
     if (user_stopped) {
       out.canceled = true;
       return out;

@@ -41,7 +41,8 @@ class TransportError : public IoError {
 };
 
 // Receives the response body of a 2xx answer as it arrives (arbitrary splits, not lines);
-// returning false stops reading and closes the connection.
+// returning false stops reading and closes the connection. An exception it throws stops the
+// request and comes out of post_json_stream unchanged.
 using BodyChunkFn = std::function<bool(std::string_view data)>;
 
 class HttpTransport {

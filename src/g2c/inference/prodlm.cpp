@@ -211,14 +211,20 @@ std::unique_ptr<Backend> load_default_backend(const std::string& kind, const Def
     if (!std::filesystem::exists(manifest_path, ec)) {
       tried.push_back("no ProdLM manifest at " + manifest_path);
     } else {
-      ProdLMManifest m = load_prodlm_manifest(manifest_path);
+      std::optional<ProdLMManifest> m;
+      try {
+        m = load_prodlm_manifest(manifest_path);
+      } catch (const Error& e) {
+        log_warn("load_default_backend: ignoring the ProdLM manifest: {}", e.what());
+        tried.push_back(std::string("unusable ProdLM manifest: ") + e.what());
+      }
       std::string why;
-      if (prodlm_server_answers(m, opts.transport, opts.probe_timeout_s, &why)) {
+      if (m && prodlm_server_answers(*m, opts.transport, opts.probe_timeout_s, &why)) {
         log_info("load_default_backend: chose ProdLM: {}", why);
-        return std::make_unique<SelectedBackend>(make_prodlm_backend(m, opts.transport), "prodlm",
+        return std::make_unique<SelectedBackend>(make_prodlm_backend(*m, opts.transport), "prodlm",
                                                  why + " (manifest " + manifest_path + ")");
       }
-      tried.push_back(why);
+      if (m) tried.push_back(why);
     }
   }
   if (!opts.local_factory) {

@@ -68,7 +68,8 @@ struct DefaultBackendOptions {
   double probe_timeout_s = 2.0;
 };
 
-// kind: "auto" (ProdLM when its manifest exists and its server answers, else the local artifact),
+// kind: "auto" (ProdLM when its manifest exists, parses and its server answers, else the local
+// artifact; a broken manifest is skipped with a warning, not fatal),
 // "prodlm" (the manifest's backend, no probe) or "local" (the factory). The returned backend's
 // info().extra["selected"] = {"kind": "prodlm"|"local", "reason": "..."} says which and why; the
 // error when nothing fits lists every reason.

@@ -163,6 +163,12 @@ PreTokenizerInfo pre_tokenizer_info(const std::string& pre) {
   throw UnsupportedError("unknown pre-tokenizer type tokenizer.ggml.pre = '" + pre + "'");
 }
 
+std::vector<std::string> known_pre_tokenizers() {
+  std::vector<std::string> names;
+  for (const auto& e : kPreTable) names.emplace_back(e.name);
+  return names;
+}
+
 std::string translate_pattern(const std::string& pattern) {
   // Tekken's "a letter that is not a-z" is written as a lookahead plus a class inside a repeated
   // group; PCRE2 needs a backtracking frame per repetition of such a group, so a long word exhausts

@@ -27,6 +27,8 @@ struct PreTokenizerInfo {
 // The pre-tokenizer for a `tokenizer.ggml.pre` value ("" = key absent = "default"). Throws
 // UnsupportedError naming the value when llama.cpp would refuse it too.
 PreTokenizerInfo pre_tokenizer_info(const std::string& pre);
+// Every pre value accepted, in llama.cpp's order.
+std::vector<std::string> known_pre_tokenizers();
 
 class PreTokenizer {
  public:
