@@ -13,6 +13,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "g2c/kernels/kernels.hpp"
 #include "g2c/kernels/ref/ref.hpp"
@@ -581,7 +582,24 @@ void attend(const float* q, const void* k, const void* v, std::size_t row_stride
   }
   const auto* kb = static_cast<const std::uint8_t*>(k);
   const auto* vb = static_cast<const std::uint8_t*>(v);
-  for (std::int64_t j = 0; j < n_kv; ++j) {
+  // Scores four rows at a time: the four horizontal sums share one transpose-and-add reduction.
+  std::int64_t j = 0;
+  for (; j + 4 <= n_kv; j += 4) {
+    __m512 a[4];
+    for (int u = 0; u < 4; ++u) {
+      const std::uint8_t* row = kb + (j + u) * row_stride;
+      a[u] = _mm512_mul_ps(qv[0], load_kv<F16>(row, 0, mask[0]));
+      for (int c = 1; c < nc; ++c) a[u] = _mm512_fmadd_ps(qv[c], load_kv<F16>(row, 16 * c, mask[c]), a[u]);
+    }
+    const __m512 t0 = _mm512_add_ps(_mm512_unpacklo_ps(a[0], a[1]), _mm512_unpackhi_ps(a[0], a[1]));
+    const __m512 t1 = _mm512_add_ps(_mm512_unpacklo_ps(a[2], a[3]), _mm512_unpackhi_ps(a[2], a[3]));
+    // per 128-bit lane: [row0, row1, row2, row3] partial sums
+    const __m512 u = _mm512_add_ps(_mm512_shuffle_ps(t0, t1, 0x44), _mm512_shuffle_ps(t0, t1, 0xee));
+    __m128 r = _mm_add_ps(_mm_add_ps(_mm512_castps512_ps128(u), _mm512_extractf32x4_ps(u, 1)),
+                          _mm_add_ps(_mm512_extractf32x4_ps(u, 2), _mm512_extractf32x4_ps(u, 3)));
+    _mm_storeu_ps(scratch + j, r);
+  }
+  for (; j < n_kv; ++j) {
     const std::uint8_t* row = kb + j * row_stride;
     __m512 acc = _mm512_mul_ps(qv[0], load_kv<F16>(row, 0, mask[0]));
     for (int c = 1; c < nc; ++c) acc = _mm512_fmadd_ps(qv[c], load_kv<F16>(row, 16 * c, mask[c]), acc);
@@ -590,7 +608,7 @@ void attend(const float* q, const void* k, const void* v, std::size_t row_stride
   softmax(scratch, n_kv);
   __m512 o[kMaxChunks];
   for (int c = 0; c < nc; ++c) o[c] = _mm512_setzero_ps();
-  for (std::int64_t j = 0; j < n_kv; ++j) {
+  for (j = 0; j < n_kv; ++j) {
     const std::uint8_t* row = vb + j * row_stride;
     const __m512 a = _mm512_set1_ps(scratch[j]);
     for (int c = 0; c < nc; ++c) o[c] = _mm512_fmadd_ps(a, load_kv<F16>(row, 16 * c, mask[c]), o[c]);
@@ -611,10 +629,116 @@ void kv_store_f16(const float* x, void* dst, std::int64_t n) {
   }
 }
 
+// ---- prefill GEMM micro-kernels: NR weight rows x NT tokens per tile -----------------------------
+// Float weights: NR*NT zmm accumulators over the whole row, reduced once at the end (16 FMAs per
+// 4 weight loads + 4 activation loads, against 4 per 5 in the row kernel).
+template <int NR, int NT, int Kind>  // Kind: 0 f32, 1 f16, 2 bf16
+void tile_float(std::int64_t n, const std::uint8_t* w, std::size_t rb, const std::uint8_t* x, std::size_t xs,
+                float* y, std::int64_t ldy) {
+  __m512 acc[NR][NT];
+  for (int r = 0; r < NR; ++r)
+    for (int t = 0; t < NT; ++t) acc[r][t] = _mm512_setzero_ps();
+  auto load_w = [&](int r, std::int64_t i, __mmask16 m) {
+    const std::uint8_t* p = w + r * rb;
+    if constexpr (Kind == 0) return _mm512_maskz_loadu_ps(m, reinterpret_cast<const float*>(p) + i);
+    else if constexpr (Kind == 1) return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p + 2 * i));
+    else return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p + 2 * i)), 16));
+  };
+  for (std::int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (n - i)) - 1);
+    __m512 wv[NR];
+    for (int r = 0; r < NR; ++r) wv[r] = load_w(r, i, m);
+    for (int t = 0; t < NT; ++t) {
+      const __m512 xv = _mm512_maskz_loadu_ps(m, reinterpret_cast<const float*>(x + t * xs) + i);
+      for (int r = 0; r < NR; ++r) acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]);
+    }
+  }
+  for (int t = 0; t < NT; ++t)
+    for (int r = 0; r < NR; ++r) y[t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+// Sums of 8 int32 vectors: lane k of the result = horizontal sum of v[k].
+inline __m256i reduce8(const __m256i* v) {
+  const __m256i h01 = _mm256_hadd_epi32(v[0], v[1]), h23 = _mm256_hadd_epi32(v[2], v[3]);
+  const __m256i h45 = _mm256_hadd_epi32(v[4], v[5]), h67 = _mm256_hadd_epi32(v[6], v[7]);
+  const __m256i a = _mm256_hadd_epi32(h01, h23), b = _mm256_hadd_epi32(h45, h67);
+  return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
+}
+
+// Q8_0 / Q4_0 weights x Q8_0 activations, 4 rows x NT tokens (NT = 2 or 4, pairs ordered
+// (r0,t0) (r1,t0) .. (r3,t0) (r0,t1) ..): per 32-element block, the NR*NT int32 dots are reduced
+// together to one lane per pair and scaled by dw[r] * dx[t] in one FMA per 8 pairs.
+// Q8_0: w signed, x made unsigned by x ^ 0x80 (x + 128), the 128 * sum(w) excess seeds the accumulator.
+// Q4_0: w nibbles already unsigned; the -8 * sum(x) term seeds the accumulator.
+template <int NT, bool Q4>
+void tile_q8(std::int64_t n, const std::uint8_t* w, std::size_t rb, const std::uint8_t* x, std::size_t xs, float* y,
+             std::int64_t ldy) {
+  constexpr int NR = 4;
+  constexpr int NV = NR * NT / 8;  // result vectors of 8 pairs
+  const std::int64_t nb = n / 32;
+  __m256 acc[NV];
+  for (int v = 0; v < NV; ++v) acc[v] = _mm256_setzero_ps();
+  const __m256i k80 = _mm256_set1_epi8(static_cast<char>(0x80));
+  const __m256i k08 = _mm256_set1_epi8(8);
+  const __m256i lo_mask = _mm256_set1_epi8(0x0f);
+  const std::size_t wblk = Q4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0);
+  for (std::int64_t ib = 0; ib < nb; ++ib) {
+    __m256i wq[NR], seed_r[NR];
+    alignas(16) std::uint16_t dwh[8] = {};
+    for (int r = 0; r < NR; ++r) {
+      const std::uint8_t* blk = w + r * rb + ib * wblk;
+      std::memcpy(&dwh[r], blk, 2);
+      if constexpr (Q4) {
+        __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
+        wq[r] = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), lo_mask);
+      } else {
+        wq[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
+        seed_r[r] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), k80, wq[r]));
+      }
+    }
+    __m256i xq[NT], seed_t[NT];
+    alignas(16) std::uint16_t dxh[8] = {};
+    for (int t = 0; t < NT; ++t) {
+      const auto* xb = reinterpret_cast<const BlockQ8_0*>(x + t * xs) + ib;
+      std::memcpy(&dxh[t], &xb->d, 2);
+      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb->qs));
+      if constexpr (Q4) {
+        xq[t] = q;
+        seed_t[t] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), k08, q));
+      } else {
+        xq[t] = _mm256_xor_si256(q, k80);
+      }
+    }
+    __m256i d[NR * NT];
+    for (int t = 0; t < NT; ++t)
+      for (int r = 0; r < NR; ++r) {
+        if constexpr (Q4) d[t * NR + r] = _mm256_dpbusd_epi32(seed_t[t], wq[r], xq[t]);
+        else d[t * NR + r] = _mm256_dpbusd_epi32(seed_r[r], xq[t], wq[r]);
+      }
+    const __m128 dw = _mm_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(dwh)));  // lanes 0..3
+    const __m128 dx = _mm_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(dxh)));  // lanes 0..NT-1
+    const __m256 dw2 = _mm256_set_m128(dw, dw);
+    for (int v = 0; v < NV; ++v) {
+      const __m256i s = reduce8(d + 8 * v);
+      // tokens 2v (low half) and 2v+1 (high half)
+      const __m256 dxv = _mm256_set_m128(_mm_set1_ps(dx[2 * v + 1]), _mm_set1_ps(dx[2 * v]));
+      acc[v] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw2, dxv), acc[v]);
+    }
+  }
+  for (int v = 0; v < NV; ++v) {
+    _mm_storeu_ps(y + (2 * v) * ldy, _mm256_castps256_ps128(acc[v]));
+    _mm_storeu_ps(y + (2 * v + 1) * ldy, _mm256_extractf128_ps(acc[v], 1));
+  }
+}
+
 // ---- generic row drivers ----------------------------------------------------------------------
 
-template <void (*Dot1)(std::int64_t, const std::uint8_t*, std::size_t, const void*, float*),
-          void (*DotN)(std::int64_t, const std::uint8_t*, std::size_t, const void*, float*)>
+using DotFn = void (*)(std::int64_t, const std::uint8_t*, std::size_t, const void*, float*);
+using TileFn = void (*)(std::int64_t, const std::uint8_t*, std::size_t, const std::uint8_t*, std::size_t, float*,
+                        std::int64_t);
+
+// Dot1: one row (decode); DotN: kRows rows x one token; Tile4: 4 rows x 4 tokens (nullptr: none).
+template <DotFn Dot1, DotFn DotN, TileFn Tile4 = nullptr>
 struct Driver {
   static float vec_dot(std::int64_t n, const void* w, const void* x) {
     float out;
@@ -626,7 +750,8 @@ struct Driver {
     const auto* wb = static_cast<const std::uint8_t*>(w);
     for (std::int64_t r = r0; r < r1; ++r) Dot1(n, wb + r * rb, rb, x, y + r);
   }
-  // Tiles of kRows weight rows x all tokens: a tile's rows stay in L1/L2 while the tokens stream by.
+  // Tiles of 4 weight rows x 4 tokens where a tile kernel exists; the tile's rows stay in L1 while
+  // the tokens stream by. Row and token tails use the row kernels.
   static void matmul(std::int64_t n, const void* w, std::size_t rb, const void* x, std::size_t xs,
                      std::int64_t n_tok, float* y, std::int64_t ldy, std::int64_t r0, std::int64_t r1) {
     const auto* wb = static_cast<const std::uint8_t*>(w);
@@ -634,7 +759,12 @@ struct Driver {
     float tmp[kRows];
     std::int64_t r = r0;
     for (; r + kRows <= r1; r += kRows) {
-      for (std::int64_t it = 0; it < n_tok; ++it) {
+      std::int64_t it = 0;
+      if constexpr (Tile4 != nullptr) {
+        static_assert(kRows == 4);
+        for (; it + 4 <= n_tok; it += 4) Tile4(n, wb + r * rb, rb, xb + it * xs, xs, y + it * ldy + r, ldy);
+      }
+      for (; it < n_tok; ++it) {
         DotN(n, wb + r * rb, rb, xb + it * xs, tmp);
         for (int k = 0; k < kRows; ++k) y[it * ldy + r + k] = tmp[k];
       }
@@ -663,7 +793,31 @@ void install(TypeKernels& k, GgmlType act, FromFloatFn from_float) {
   k.matmul = &D::matmul;
 }
 
-void q8_0_from_float(const float* x, void* y, std::int64_t n) { quant::quantize_row(GgmlType::Q8_0, x, y, n); }
+// Q8_0 activation quantization, byte-identical to quant::quantize_row (d = amax / 127, q = roundf(x / d)
+// with halves away from zero): |v| is truncated and bumped when its fraction is >= 0.5, which is
+// exactly roundf; both steps are exact in float.
+void q8_0_from_float(const float* x, void* y, std::int64_t n) {
+  auto* out = static_cast<BlockQ8_0*>(y);
+  const __m512i sign_bit = _mm512_set1_epi32(static_cast<int>(0x80000000u));
+  for (std::int64_t ib = 0; ib < n / 32; ++ib) {
+    const __m512 a = _mm512_loadu_ps(x + 32 * ib), b = _mm512_loadu_ps(x + 32 * ib + 16);
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(b)));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    out[ib].d = static_cast<std::uint16_t>(_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT));
+    const __m512 vid = _mm512_set1_ps(id);
+    for (int h = 0; h < 2; ++h) {
+      const __m512 v = _mm512_mul_ps(h ? b : a, vid);
+      const __m512 av = _mm512_abs_ps(v);
+      __m512 t = _mm512_roundscale_ps(av, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+      const __mmask16 up = _mm512_cmp_ps_mask(_mm512_sub_ps(av, t), _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+      t = _mm512_mask_add_ps(t, up, t, _mm512_set1_ps(1.0f));
+      const __m512 q = _mm512_castsi512_ps(  // copy the sign back
+          _mm512_or_si512(_mm512_castps_si512(t), _mm512_and_si512(_mm512_castps_si512(v), sign_bit)));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out[ib].qs + 16 * h), _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(q)));
+    }
+  }
+}
 void q8_1_from_float(const float* x, void* y, std::int64_t n) { quant::quantize_row(GgmlType::Q8_1, x, y, n); }
 void q8_k_from_float(const float* x, void* y, std::int64_t n) { quant::quantize_row(GgmlType::Q8_K, x, y, n); }
 
@@ -671,11 +825,11 @@ KernelTable make() {
   KernelTable t = ref::make_table();
   t.isa_name = "avx512";
   auto& ty = t.types;
-  install<Driver<dot_f32_w<1>, dot_f32_w<kRows>>>(ty[static_cast<int>(GgmlType::F32)], GgmlType::F32, nullptr);
-  install<Driver<dot_f16_w<1>, dot_f16_w<kRows>>>(ty[static_cast<int>(GgmlType::F16)], GgmlType::F32, nullptr);
-  install<Driver<dot_bf16_w<1>, dot_bf16_w<kRows>>>(ty[static_cast<int>(GgmlType::BF16)], GgmlType::F32, nullptr);
-  install<Driver<dot_q8_0<1>, dot_q8_0<kRows>>>(ty[static_cast<int>(GgmlType::Q8_0)], GgmlType::Q8_0, &q8_0_from_float);
-  install<Driver<dot_q4_0<1>, dot_q4_0<kRows>>>(ty[static_cast<int>(GgmlType::Q4_0)], GgmlType::Q8_0, &q8_0_from_float);
+  install<Driver<dot_f32_w<1>, dot_f32_w<kRows>, tile_float<4, 4, 0>>>(ty[static_cast<int>(GgmlType::F32)], GgmlType::F32, nullptr);
+  install<Driver<dot_f16_w<1>, dot_f16_w<kRows>, tile_float<4, 4, 1>>>(ty[static_cast<int>(GgmlType::F16)], GgmlType::F32, nullptr);
+  install<Driver<dot_bf16_w<1>, dot_bf16_w<kRows>, tile_float<4, 4, 2>>>(ty[static_cast<int>(GgmlType::BF16)], GgmlType::F32, nullptr);
+  install<Driver<dot_q8_0<1>, dot_q8_0<kRows>, tile_q8<4, false>>>(ty[static_cast<int>(GgmlType::Q8_0)], GgmlType::Q8_0, &q8_0_from_float);
+  install<Driver<dot_q4_0<1>, dot_q4_0<kRows>, tile_q8<4, true>>>(ty[static_cast<int>(GgmlType::Q4_0)], GgmlType::Q8_0, &q8_0_from_float);
   install<Driver<dot_q4_k<1>, dot_q4_k<kRows>>>(ty[static_cast<int>(GgmlType::Q4_K)], GgmlType::Q8_K, &q8_k_from_float);
   install<Driver<dot_q6_k<1>, dot_q6_k<kRows>>>(ty[static_cast<int>(GgmlType::Q6_K)], GgmlType::Q8_K, &q8_k_from_float);
   install<Driver<dot_q5_0<1>, dot_q5_0<kRows>>>(ty[static_cast<int>(GgmlType::Q5_0)], GgmlType::Q8_0, &q8_0_from_float);
