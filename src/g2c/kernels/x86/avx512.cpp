@@ -241,16 +241,26 @@ inline void dot_q5_1(std::int64_t n, const std::uint8_t* w, std::size_t rb, cons
 
 // ---- K-quants x Q8_K activations --------------------------------------------------------------
 
-// The 8 six-bit scales and mins of a Q4_K/Q5_K super-block (12 packed bytes).
-inline void scale_mins_k4(const std::uint8_t* q, std::uint8_t* sc, std::uint8_t* m) {
-  for (int j = 0; j < 4; ++j) {
-    sc[j] = q[j] & 63;
-    m[j] = q[j + 4] & 63;
+// The 8 six-bit scales and mins of a Q4_K/Q5_K super-block (12 packed bytes), unpacked with
+// 32-bit masks.
+// The same unpacking in four 32-bit words, kept in registers (byte stores followed by a vector load
+// would stall store forwarding): bytes of sc_lo/sc_hi are scales 0-3/4-7, of m_lo/m_hi mins 0-3/4-7.
+struct ScaleMinsK4 {
+  std::uint32_t sc_lo, sc_hi, m_lo, m_hi;
+  int sc(int j) const { return static_cast<int>(((j < 4 ? sc_lo : sc_hi) >> (8 * (j & 3))) & 0xff); }
+  // [16] int16: m0, m0, m1, m1, ..., m7, m7 (each min twice, matching the 16 bsums)
+  __m256i mins_x2() const {
+    const __m128i m8 = _mm_cvtsi64_si128(static_cast<long long>((static_cast<std::uint64_t>(m_hi) << 32) | m_lo));
+    return _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
   }
-  for (int j = 4; j < 8; ++j) {
-    sc[j] = static_cast<std::uint8_t>((q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4));
-    m[j] = static_cast<std::uint8_t>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-  }
+};
+inline ScaleMinsK4 unpack_k4(const std::uint8_t* q) {
+  std::uint32_t a0, a1, a2;
+  std::memcpy(&a0, q, 4);
+  std::memcpy(&a1, q + 4, 4);
+  std::memcpy(&a2, q + 8, 4);
+  return {a0 & 0x3f3f3f3fu, (a2 & 0x0f0f0f0fu) | ((a0 >> 2) & 0x30303030u), a1 & 0x3f3f3f3fu,
+          ((a2 >> 4) & 0x0f0f0f0fu) | ((a1 >> 2) & 0x30303030u)};
 }
 
 // Q4_K: value = d*sc*q - dmin*m per 32-element sub-block. Per 64 elements (one 32-byte qs chunk:
@@ -275,21 +285,19 @@ inline void dot_q4_k(std::int64_t n, const std::uint8_t* w, std::size_t rb, cons
     const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.bsums));
     for (int r = 0; r < NR; ++r) {
       const auto* b = reinterpret_cast<const BlockQ4_K*>(w + r * rb) + ib;
-      alignas(16) std::uint8_t sc[8], mn[8];
-      scale_mins_k4(b->scales, sc, mn);
+      const ScaleMinsK4 sm = unpack_k4(b->scales);
       __m512i isum = _mm512_setzero_si512();
       for (int j = 0; j < 4; ++j) {
         __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->qs + 32 * j));
         __m512i qq = _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1);
         qq = _mm512_and_si512(qq, lo_mask);
         __m512i p16 = _mm512_maddubs_epi16(qq, xq[j]);
-        __m512i s16 = _mm512_inserti64x4(_mm512_set1_epi16(sc[2 * j]), _mm256_set1_epi16(sc[2 * j + 1]), 1);
+        __m512i s16 = _mm512_inserti64x4(_mm512_set1_epi16(static_cast<short>(sm.sc(2 * j))),
+                                         _mm256_set1_epi16(static_cast<short>(sm.sc(2 * j + 1))), 1);
         isum = _mm512_add_epi32(isum, _mm512_madd_epi16(p16, s16));
       }
       // mins: sum_k m[k] * (bsums[2k] + bsums[2k+1])
-      __m256i m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn)),
-                                                           _mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn))));
-      __m256i mp = _mm256_madd_epi16(bs, m16);
+      __m256i mp = _mm256_madd_epi16(bs, sm.mins_x2());
       __m128i m4 = _mm_add_epi32(_mm256_castsi256_si128(mp), _mm256_extracti128_si256(mp, 1));
       m4 = _mm_add_epi32(m4, _mm_shuffle_epi32(m4, 0x4e));
       m4 = _mm_add_epi32(m4, _mm_shuffle_epi32(m4, 0xb1));
@@ -402,8 +410,7 @@ inline void dot_q5_k(std::int64_t n, const std::uint8_t* w, std::size_t rb, cons
     const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.bsums));
     for (int r = 0; r < NR; ++r) {
       const auto* b = reinterpret_cast<const quant::BlockQ5_K*>(w + r * rb) + ib;
-      alignas(16) std::uint8_t sc[8], mn[8];
-      scale_mins_k4(b->scales, sc, mn);
+      const ScaleMinsK4 sm = unpack_k4(b->scales);
       const __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->qh));
       __m512i isum = _mm512_setzero_si512();
       for (int j = 0; j < 4; ++j) {
@@ -414,11 +421,11 @@ inline void dot_q5_k(std::int64_t n, const std::uint8_t* w, std::size_t rb, cons
         __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), lo_mask), h1);
         __m512i qq = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
         __m512i p16 = _mm512_maddubs_epi16(qq, _mm512_loadu_si512(xb.qs + 64 * j));
-        __m512i s16 = _mm512_inserti64x4(_mm512_set1_epi16(sc[2 * j]), _mm256_set1_epi16(sc[2 * j + 1]), 1);
+        __m512i s16 = _mm512_inserti64x4(_mm512_set1_epi16(static_cast<short>(sm.sc(2 * j))),
+                                         _mm256_set1_epi16(static_cast<short>(sm.sc(2 * j + 1))), 1);
         isum = _mm512_add_epi32(isum, _mm512_madd_epi16(p16, s16));
       }
-      __m128i m8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn));
-      const int msum = scaled_bsums(bs, _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8)));
+      const int msum = scaled_bsums(bs, sm.mins_x2());
       acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(xb.d * h2f(b->d)), acc[r]);
       accm[r] += xb.d * h2f(b->dmin) * static_cast<float>(msum);
     }
@@ -684,10 +691,13 @@ void tile_q8(std::int64_t n, const std::uint8_t* w, std::size_t rb, const std::u
   const std::size_t wblk = Q4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0);
   for (std::int64_t ib = 0; ib < nb; ++ib) {
     __m256i wq[NR], seed_r[NR];
-    alignas(16) std::uint16_t dwh[8] = {};
+    // fp16 scales gathered in registers (a store + vector reload would stall store forwarding)
+    __m128i dwh = _mm_setzero_si128();
     for (int r = 0; r < NR; ++r) {
       const std::uint8_t* blk = w + r * rb + ib * wblk;
-      std::memcpy(&dwh[r], blk, 2);
+      std::uint16_t h;
+      std::memcpy(&h, blk, 2);
+      dwh = _mm_insert_epi16(dwh, h, r);
       if constexpr (Q4) {
         __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
         wq[r] = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), lo_mask);
@@ -697,10 +707,10 @@ void tile_q8(std::int64_t n, const std::uint8_t* w, std::size_t rb, const std::u
       }
     }
     __m256i xq[NT], seed_t[NT];
-    alignas(16) std::uint16_t dxh[8] = {};
+    __m128i dxh = _mm_setzero_si128();
     for (int t = 0; t < NT; ++t) {
       const auto* xb = reinterpret_cast<const BlockQ8_0*>(x + t * xs) + ib;
-      std::memcpy(&dxh[t], &xb->d, 2);
+      dxh = _mm_insert_epi16(dxh, xb->d, t);
       const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb->qs));
       if constexpr (Q4) {
         xq[t] = q;
@@ -715,13 +725,13 @@ void tile_q8(std::int64_t n, const std::uint8_t* w, std::size_t rb, const std::u
         if constexpr (Q4) d[t * NR + r] = _mm256_dpbusd_epi32(seed_t[t], wq[r], xq[t]);
         else d[t * NR + r] = _mm256_dpbusd_epi32(seed_r[r], xq[t], wq[r]);
       }
-    const __m128 dw = _mm_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(dwh)));  // lanes 0..3
-    const __m128 dx = _mm_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(dxh)));  // lanes 0..NT-1
+    const __m128 dw = _mm_cvtph_ps(dwh);  // lanes 0..3
+    const __m128 dx = _mm_cvtph_ps(dxh);  // lanes 0..NT-1
     const __m256 dw2 = _mm256_set_m128(dw, dw);
     for (int v = 0; v < NV; ++v) {
       const __m256i s = reduce8(d + 8 * v);
       // tokens 2v (low half) and 2v+1 (high half)
-      const __m256 dxv = _mm256_set_m128(_mm_set1_ps(dx[2 * v + 1]), _mm_set1_ps(dx[2 * v]));
+      const __m256 dxv = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(dx), _mm256_set_epi32(2 * v + 1, 2 * v + 1, 2 * v + 1, 2 * v + 1, 2 * v, 2 * v, 2 * v, 2 * v));
       acc[v] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw2, dxv), acc[v]);
     }
   }
