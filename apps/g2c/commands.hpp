@@ -23,5 +23,6 @@ void register_perplexity(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_quantize(CLI::App& app);
 void register_synth(CLI::App& app);
+void register_bench_backends(CLI::App& app);
 
 }  // namespace g2c::app

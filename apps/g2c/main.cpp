@@ -48,6 +48,7 @@ int main(int argc, char** argv) {
   g2c::app::register_bench(app);
   g2c::app::register_quantize(app);
   g2c::app::register_synth(app);
+  g2c::app::register_bench_backends(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

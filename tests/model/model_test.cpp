@@ -145,6 +145,28 @@ TEST(TrainedModels, GgufAndBinGiveBitIdenticalLogits) {
   EXPECT_EQ(sg, sb);
 }
 
+// The ref table promises bit-identical logits whatever the batch shape (batched == separate, cached ==
+// naive). ISA tables run prefill through 4x4 tiles that may sum in another order than the decode
+// rows, so there the logits agree only to rounding, which the int8 activation quantization can
+// amplify (a one-ulp change may flip one code of a Q8 block: ~1/254 of that block's scale). The bound
+// is 5e-3 of the largest logit (the arch-goldens allow 6e-2 for quantized models); tokens stay exact.
+void expect_same_logits(const std::vector<std::vector<float>>& a, const std::vector<std::vector<float>>& b,
+                        const std::string& what) {
+  ASSERT_EQ(a.size(), b.size()) << what;
+  const bool exact = std::string(g2c::kernels::kernels().isa_name) == "ref";
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    ASSERT_EQ(a[i].size(), b[i].size()) << what;
+    if (exact) {
+      EXPECT_TRUE(a[i] == b[i]) << what << ": logits differ at step " << i << " (the ref kernels promise bit-identical results)";
+      continue;
+    }
+    float L = 0;
+    for (float v : b[i]) L = std::max(L, std::fabs(v));
+    for (std::size_t k = 0; k < a[i].size(); ++k)
+      ASSERT_NEAR(a[i][k], b[i][k], 5e-3f * L + 1e-5f) << what << ": step " << i << " logit " << k;
+  }
+}
+
 void cached_vs_naive(const std::string& file, int n) {
   auto m = Model::load(kModels + file);
   ContextOptions co;
@@ -157,7 +179,7 @@ void cached_vs_naive(const std::string& file, int n) {
   auto a = greedy(cached, {1}, n, &sc);
   auto b = greedy(naive, {1}, n, &sn);
   EXPECT_EQ(a, b) << file;
-  EXPECT_EQ(sc, sn) << file << ": logits differ (the ref kernels promise bit-identical results)";
+  expect_same_logits(sc, sn, file + ": cached vs naive");
 }
 
 TEST(CachedVsNaive, Stories260K200Tokens) { cached_vs_naive("stories260K.gguf", 200); }
@@ -196,7 +218,8 @@ TEST(Batching, FourSequencesInOneBatchEqualFourSeparateRuns) {
       std::vector<BatchToken> next;
       for (int s = 0; s < 4; ++s) {
         auto lg = c.logits(out_of[s]);
-        EXPECT_TRUE(std::equal(lg.begin(), lg.end(), alone[s][step].begin())) << file << " seq " << s << " step " << step;
+        expect_same_logits({std::vector<float>(lg.begin(), lg.end())}, {alone[s][step]},
+                           std::string(file) + " seq " + std::to_string(s) + " step " + std::to_string(step));
         const std::int32_t id = argmax(lg);
         EXPECT_EQ(id, alone_ids[s][step]);
         next.push_back({id, s, pos[s]++, true});

@@ -14,9 +14,10 @@
 //   w      [n_rows][row_bytes]  rows of `n` elements in the weight type (the GGUF/mmap bytes)
 //   x      [n_tok][x_stride]    activation rows of `n` elements in act_type (x_stride in bytes)
 //   y      [n_tok][ldy]         f32 outputs; entry (it, r) = dot(w row r, x row it)
-//   A kernel computes rows [r0, r1) only, so callers split rows across threads; for a given weight
-//   type, matvec, matmul and vec_dot produce bit-identical values for the same (row, activation)
-//   (batched and single-token runs agree exactly on one table). n is a multiple of the block size.
+//   A kernel computes rows [r0, r1) only, so callers split rows across threads. matvec and vec_dot
+//   produce bit-identical values for the same (row, activation) on every table; on ref, matmul does
+//   too (batched and single-token runs agree exactly), while an ISA table's prefill tiles may sum in
+//   another order and agree to float rounding. n is a multiple of the block size.
 //   Pointers need no alignment beyond the element type's (mmap'd GGUF data is 32-byte aligned, but
 //   kernels must accept any offset).
 #include <array>

@@ -241,10 +241,8 @@ inline void dot_q5_1(std::int64_t n, const std::uint8_t* w, std::size_t rb, cons
 
 // ---- K-quants x Q8_K activations --------------------------------------------------------------
 
-// The 8 six-bit scales and mins of a Q4_K/Q5_K super-block (12 packed bytes), unpacked with
-// 32-bit masks.
-// The same unpacking in four 32-bit words, kept in registers (byte stores followed by a vector load
-// would stall store forwarding): bytes of sc_lo/sc_hi are scales 0-3/4-7, of m_lo/m_hi mins 0-3/4-7.
+// The 8 six-bit scales and mins of a Q4_K/Q5_K super-block (12 packed bytes), unpacked with 32-bit
+// masks and kept in registers (byte stores followed by a vector load would stall store forwarding): bytes of sc_lo/sc_hi are scales 0-3/4-7, of m_lo/m_hi mins 0-3/4-7.
 struct ScaleMinsK4 {
   std::uint32_t sc_lo, sc_hi, m_lo, m_hi;
   int sc(int j) const { return static_cast<int>(((j < 4 ? sc_lo : sc_hi) >> (8 * (j & 3))) & 0xff); }
@@ -692,12 +690,12 @@ void tile_q8(std::int64_t n, const std::uint8_t* w, std::size_t rb, const std::u
   for (std::int64_t ib = 0; ib < nb; ++ib) {
     __m256i wq[NR], seed_r[NR];
     // fp16 scales gathered in registers (a store + vector reload would stall store forwarding)
-    __m128i dwh = _mm_setzero_si128();
+    std::uint64_t dwbits = 0;
     for (int r = 0; r < NR; ++r) {
       const std::uint8_t* blk = w + r * rb + ib * wblk;
       std::uint16_t h;
       std::memcpy(&h, blk, 2);
-      dwh = _mm_insert_epi16(dwh, h, r);
+      dwbits |= static_cast<std::uint64_t>(h) << (16 * r);
       if constexpr (Q4) {
         __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
         wq[r] = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), lo_mask);
@@ -707,10 +705,10 @@ void tile_q8(std::int64_t n, const std::uint8_t* w, std::size_t rb, const std::u
       }
     }
     __m256i xq[NT], seed_t[NT];
-    __m128i dxh = _mm_setzero_si128();
+    std::uint64_t dxbits = 0;
     for (int t = 0; t < NT; ++t) {
       const auto* xb = reinterpret_cast<const BlockQ8_0*>(x + t * xs) + ib;
-      dxh = _mm_insert_epi16(dxh, xb->d, t);
+      dxbits |= static_cast<std::uint64_t>(xb->d) << (16 * t);
       const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb->qs));
       if constexpr (Q4) {
         xq[t] = q;
@@ -725,8 +723,8 @@ void tile_q8(std::int64_t n, const std::uint8_t* w, std::size_t rb, const std::u
         if constexpr (Q4) d[t * NR + r] = _mm256_dpbusd_epi32(seed_t[t], wq[r], xq[t]);
         else d[t * NR + r] = _mm256_dpbusd_epi32(seed_r[r], xq[t], wq[r]);
       }
-    const __m128 dw = _mm_cvtph_ps(dwh);  // lanes 0..3
-    const __m128 dx = _mm_cvtph_ps(dxh);  // lanes 0..NT-1
+    const __m128 dw = _mm_cvtph_ps(_mm_cvtsi64_si128(static_cast<long long>(dwbits)));  // lanes 0..3
+    const __m128 dx = _mm_cvtph_ps(_mm_cvtsi64_si128(static_cast<long long>(dxbits)));  // lanes 0..NT-1
     const __m256 dw2 = _mm256_set_m128(dw, dw);
     for (int v = 0; v < NV; ++v) {
       const __m256i s = reduce8(d + 8 * v);

@@ -1,0 +1,236 @@
+#include "g2c/inference/local_backend.hpp"
+
+#include <algorithm>
+#include <map>
+#include <string_view>
+#include <utility>
+
+#include "g2c/core/error.hpp"
+#include "g2c/core/timer.hpp"
+#include "g2c/engine/generate.hpp"
+#include "g2c/gguf/types.hpp"
+#include "g2c/kernels/kernels.hpp"
+#include "g2c/sampling/sampler.hpp"
+
+namespace g2c::inference {
+namespace {
+
+double ns_to_ms(std::int64_t ns) { return static_cast<double>(ns) / 1e6; }
+
+const char* done_reason(engine::StopReason r) {
+  switch (r) {
+    case engine::StopReason::kEog:
+    case engine::StopReason::kStopString: return "stop";
+    case engine::StopReason::kMaxTokens:
+    case engine::StopReason::kContextFull: return "length";
+    case engine::StopReason::kCancelled: return "cancelled";
+  }
+  return "stop";
+}
+
+sampling::SamplerParams sampler_params(const GenerateOptions& opts) {
+  sampling::SamplerParams sp;
+  sp.temperature = static_cast<float>(opts.temperature);
+  sp.top_k = opts.top_k ? *opts.top_k : 0;
+  sp.top_p = opts.top_p ? static_cast<float>(*opts.top_p) : 1.0f;
+  sp.min_p = 0.0f;
+  sp.repeat_penalty = 1.0f;
+  sp.repeat_last_n = 0;
+  sp.seed = opts.seed ? *opts.seed : sampling::kRandomSeed;
+  return sp;
+}
+
+std::string trim(std::string_view s) {
+  const auto is_space = [](char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; };
+  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
+  return std::string(s);
+}
+
+}  // namespace
+
+std::string model_quantization(const model::Model& model) {
+  const gguf::File* file = model.gguf();
+  if (file == nullptr) return "F32";  // llama2.c checkpoints are float32 throughout
+  // Count the matrices (2-D and up) by type; the norms and biases are F32 in every quantization.
+  std::map<GgmlType, std::int64_t> count;
+  for (const gguf::TensorInfo& t : file->tensors()) {
+    if (t.n_dims >= 2) count[t.type] += t.n_elements();
+  }
+  if (count.empty()) return "F32";
+  auto best = std::max_element(count.begin(), count.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+  return type_name(best->first);
+}
+
+LocalTransformerBackend::LocalTransformerBackend(std::shared_ptr<const model::Model> model,
+                                                 std::shared_ptr<const tokenizer::Tokenizer> tokenizer,
+                                                 std::string model_id, std::optional<std::int32_t> eos_id,
+                                                 std::string name, nlohmann::json extra,
+                                                 model::ContextOptions context)
+    : model_(std::move(model)),
+      tok_(std::move(tokenizer)),
+      model_id_(std::move(model_id)),
+      eos_id_(eos_id),
+      name_(std::move(name)) {
+  if (!model_ || !tok_) throw InvalidArgument("LocalTransformerBackend: model and tokenizer must not be null");
+  const std::int64_t n_vocab = model_->hparams().n_vocab;
+  if (tok_->n_vocab() > n_vocab) {
+    throw InvalidArgument("LocalTransformerBackend: the tokenizer has " + std::to_string(tok_->n_vocab()) +
+                          " tokens but the model's vocabulary is " + std::to_string(n_vocab));
+  }
+  if (eos_id_ && (*eos_id_ < -1 || *eos_id_ >= n_vocab)) {
+    throw InvalidArgument("LocalTransformerBackend: eos_id " + std::to_string(*eos_id_) + " out of range [-1, " +
+                          std::to_string(n_vocab) + ")");
+  }
+  context.n_seq = 1;
+  ctx_ = std::make_unique<model::Context>(*model_, context);
+
+  std::string tmpl_src;
+  if (const gguf::File* f = model_->gguf()) tmpl_src = f->get_str("tokenizer.chat_template").value_or("");
+  chat_template_ = detect_chat_template(tmpl_src);
+
+  extra_ = nlohmann::json::object();
+  extra_["arch"] = model_->hparams().arch_name;
+  extra_["quantization"] = model_quantization(*model_);
+  extra_["context_length"] = ctx_->n_ctx();
+  extra_["n_ctx_train"] = model_->hparams().n_ctx_train;
+  extra_["isa"] = kernels::kernels().isa_name;
+  extra_["threads"] = ctx_->threads();
+  extra_["kv_type"] = context.kv_type == model::KvType::kF16 ? "f16" : "f32";
+  extra_["chat_template"] = family_name(chat_template_.family);
+  extra_["path"] = model_->path();
+  if (extra.is_object()) {
+    for (auto it = extra.begin(); it != extra.end(); ++it) extra_[it.key()] = it.value();
+  }
+}
+
+LocalTransformerBackend::~LocalTransformerBackend() = default;
+
+BackendInfo LocalTransformerBackend::info() const { return BackendInfo{name_, model_id_, extra_}; }
+
+InferenceResult LocalTransformerBackend::complete(const std::string& prompt, const GenerateOptions& opts) {
+  return run(prompt, opts, nullptr);
+}
+
+InferenceResult LocalTransformerBackend::stream(const std::string& prompt, const GenerateOptions& opts,
+                                                const ChunkCallback& on_chunk) {
+  return run(prompt, opts, on_chunk ? &on_chunk : nullptr);
+}
+
+InferenceResult LocalTransformerBackend::run(const std::string& prompt, const GenerateOptions& opts,
+                                             const ChunkCallback* on_chunk) {
+  const std::int64_t t0 = now_ns();
+  const std::vector<std::int32_t> ids = tok_->encode(prompt, /*add_special=*/true, /*parse_special=*/true);
+  if (ids.empty()) {
+    throw InvalidArgument("backend '" + name_ + "': the prompt is empty and the vocabulary has no BOS token");
+  }
+
+  engine::GenerateParams gp;
+  gp.max_tokens = opts.max_new_tokens;
+  gp.sampling = sampler_params(opts);
+  gp.stop = opts.stop;
+  gp.logprobs = opts.logprobs;
+  gp.ignore_eos = eos_id_ && *eos_id_ == -1;
+  // An end id outside the tokenizer's end-of-generation set is caught in the callback below.
+  const std::int32_t extra_eos = eos_id_ && *eos_id_ >= 0 && !tok_->is_eog(*eos_id_) ? *eos_id_ : -1;
+  const std::string extra_eos_text = extra_eos >= 0 ? tok_->decode(std::vector<std::int32_t>{extra_eos}) : "";
+
+  std::string text;  // what was delivered (stream) or would have been (complete)
+  std::optional<double> ttft_ms;
+  bool canceled = false, hit_extra_eos = false;
+  const auto on_token = [&](const engine::TokenEvent& e) {
+    std::string_view piece = e.text;
+    if (extra_eos >= 0 && e.token == extra_eos) {
+      // The end token is not text: drop its piece from this event (held-back text before it stays).
+      if (piece.size() >= extra_eos_text.size() && piece.ends_with(extra_eos_text)) {
+        piece.remove_suffix(extra_eos_text.size());
+      }
+      hit_extra_eos = true;
+    }
+    text.append(piece);
+    if (on_chunk != nullptr && !piece.empty()) {
+      if (!ttft_ms) ttft_ms = ns_to_ms(now_ns() - t0);
+      if (!(*on_chunk)(piece)) {
+        canceled = true;
+        return false;
+      }
+    }
+    return !hit_extra_eos;
+  };
+
+  engine::GenerateResult g;
+  std::int32_t threads = 0, n_ctx = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    g = engine::generate(*ctx_, *tok_, ids, gp, on_token);
+    threads = ctx_->threads();
+    n_ctx = ctx_->n_ctx();
+  }
+
+  std::int64_t n_generated = g.stats.n_generated;
+  std::string stop_reason = engine::stop_reason_name(g.stop_reason);
+  std::string done = done_reason(g.stop_reason);
+  if (hit_extra_eos && !canceled) {
+    // Our own end token: not counted, reported as the engine reports its end tokens.
+    --n_generated;
+    if (!g.tokens.empty()) g.tokens.pop_back();
+    if (!g.logprobs.empty()) g.logprobs.pop_back();
+    stop_reason = engine::stop_reason_name(engine::StopReason::kEog);
+    done = "stop";
+  }
+
+  InferenceResult r;
+  r.prompt = prompt;
+  r.completion = std::move(text);
+  r.prompt_tokens = static_cast<std::int64_t>(ids.size());
+  r.completion_tokens = n_generated;
+  r.backend = info();
+  nlohmann::json& m = r.metadata;
+  m["prefill_ns"] = g.stats.prefill_ns;
+  m["decode_ns"] = g.stats.decode_ns;
+  m["prompt_eval_ms"] = ns_to_ms(g.stats.prefill_ns);
+  m["eval_ms"] = ns_to_ms(g.stats.decode_ns);
+  m["isa"] = kernels::kernels().isa_name;
+  m["threads"] = threads;
+  m["n_ctx"] = n_ctx;
+  m["seed"] = g.seed;
+  m["stop_reason"] = stop_reason;
+  m["done_reason"] = done;
+  if (!g.stop_string.empty()) m["stop_string"] = g.stop_string;
+  if (opts.logprobs) m["logprobs"] = g.logprobs;
+  if (on_chunk != nullptr) {
+    m["canceled"] = canceled;
+    if (ttft_ms) m["ttft_ms"] = *ttft_ms;
+  }
+  r.latency_ms = ns_to_ms(now_ns() - t0);
+  return r;
+}
+
+ChatResult LocalTransformerBackend::chat(const std::vector<ChatMessage>& messages, const std::vector<ToolSpec>& tools,
+                                         const GenerateOptions& opts) {
+  const std::int64_t t0 = now_ns();
+  if (!tools.empty()) {
+    throw UnsupportedError("backend '" + name_ + "' (" + model_id_ + "): tool calls are not supported in-process (" +
+                           std::to_string(tools.size()) + " tool(s) given)");
+  }
+  const bool plain = chat_template_.family == ChatFamily::kPlain;
+  GenerateOptions o = opts;
+  if (plain) {
+    // The fallback layout has no end-of-turn token: the next "User:" / "System:" line ends the reply.
+    o.stop.push_back("\nUser:");
+    o.stop.push_back("\nSystem:");
+  }
+  InferenceResult r = run(render_chat(chat_template_, messages, /*add_generation_prompt=*/true), o, nullptr);
+  ChatResult out;
+  out.message.role = "assistant";
+  out.message.content = plain ? trim(r.completion) : r.completion;
+  out.prompt_tokens = r.prompt_tokens;
+  out.completion_tokens = r.completion_tokens;
+  for (const char* key : {"prompt_eval_ms", "eval_ms"}) out.timings[key] = r.metadata[key];
+  out.done_reason = r.metadata["done_reason"].get<std::string>();
+  out.backend = r.backend;
+  out.latency_ms = ns_to_ms(now_ns() - t0);
+  return out;
+}
+
+}  // namespace g2c::inference
