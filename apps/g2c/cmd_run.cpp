@@ -28,6 +28,7 @@ struct RunOptions {
   std::int64_t seed = -1;
   bool no_kv_cache = false;
   bool ignore_eos = false;
+  bool truncate_prompt = false;
   std::vector<std::string> stop;
   sampling::SamplerParams sp;
 };
@@ -64,6 +65,7 @@ void run_run(const RunOptions& o) {
   gp.sampling.seed = o.seed < 0 ? sampling::kRandomSeed : static_cast<std::uint64_t>(o.seed);
   gp.stop = o.stop;
   gp.ignore_eos = o.ignore_eos;
+  gp.truncate_prompt = o.truncate_prompt;
   gp.naive = o.no_kv_cache;
 
   bool ends_with_newline = true;
@@ -123,6 +125,8 @@ void register_run(CLI::App& app) {
   cmd->add_option("--stop", o->stop, "Stop string (repeatable: one per --stop); it is not printed")
       ->allow_extra_args(false);
   cmd->add_flag("--ignore-eos", o->ignore_eos, "Keep generating past end-of-generation tokens");
+  cmd->add_flag("--truncate-prompt", o->truncate_prompt,
+                "Drop the oldest prompt tokens (BOS kept) when the prompt does not fit the context");
   cmd->add_flag("--no-kv-cache", o->no_kv_cache, "Recompute the whole sequence every step (O(T^2), for comparison)");
   cmd->callback([o] { run_run(*o); });
 }

@@ -249,6 +249,26 @@ TEST_F(Stories, ContextFull) {
   EXPECT_THROW(generate(*ctx, *tok_, std::vector<std::int32_t>{}, p), InvalidArgument);
 }
 
+TEST_F(Stories, TruncatedPromptKeepsBosAndTheNewestTokens) {
+  // A 40-token prompt in a 32-token context with room for 8 new tokens: BOS + the newest 23 tokens.
+  // The result must equal running that truncated prompt directly (an independent expectation).
+  auto ctx = context(32);
+  GenerateParams p = greedy(8);
+  std::vector<std::int32_t> prompt{1};
+  for (int i = 0; i < 39; ++i) prompt.push_back(kGreedyIds[static_cast<std::size_t>(i)]);
+  EXPECT_THROW(generate(*ctx, *tok_, prompt, p), model::ContextOverflow);
+  p.truncate_prompt = true;
+  const GenerateResult r = generate(*ctx, *tok_, prompt, p);
+  EXPECT_EQ(r.stats.n_prompt_dropped, 16);
+  EXPECT_EQ(r.stats.n_prompt_tokens, 24);
+  std::vector<std::int32_t> kept{1};
+  kept.insert(kept.end(), prompt.end() - 23, prompt.end());
+  p.truncate_prompt = false;
+  const GenerateResult direct = generate(*ctx, *tok_, kept, p);
+  EXPECT_EQ(r.tokens, direct.tokens);
+  EXPECT_EQ(r.text, direct.text);
+}
+
 TEST_F(Stories, LogprobsAreTheModelsLogSoftmax) {
   auto ctx = context();
   GenerateParams p = greedy(3);

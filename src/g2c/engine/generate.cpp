@@ -1,8 +1,10 @@
 #include "g2c/engine/generate.hpp"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
+#include "g2c/core/log.hpp"
 #include "g2c/core/timer.hpp"
 #include "g2c/engine/stop_matcher.hpp"
 
@@ -51,11 +53,26 @@ GenerateResult generate(model::Context& ctx, const tokenizer::Tokenizer& tok, st
     throw InvalidArgument("generate: sequence " + std::to_string(params.seq) + " out of range [0, " +
                           std::to_string(ctx.n_seq()) + ")");
   }
-  const auto n_prompt = static_cast<std::int32_t>(prompt.size());
-  if (n_prompt > ctx.n_ctx()) {
-    throw model::ContextOverflow("generate: the prompt has " + std::to_string(n_prompt) +
-                                 " tokens but the context holds " + std::to_string(ctx.n_ctx()));
+  std::vector<std::int32_t> kept;  // the truncated prompt, when truncation applies
+  std::int32_t n_dropped = 0;
+  if (static_cast<std::int64_t>(prompt.size()) > ctx.n_ctx()) {
+    if (!params.truncate_prompt) {
+      throw model::ContextOverflow("generate: the prompt has " + std::to_string(prompt.size()) +
+                                   " tokens but the context holds " + std::to_string(ctx.n_ctx()) +
+                                   " (drop the oldest tokens with truncate_prompt)");
+    }
+    const std::int32_t room = params.max_tokens > 0 ? std::min(params.max_tokens, ctx.n_ctx() / 2) : ctx.n_ctx() / 2;
+    const std::int32_t budget = std::max<std::int32_t>(1, ctx.n_ctx() - room);
+    const bool keep_bos = tok.bos_id() >= 0 && prompt[0] == tok.bos_id() && budget > 1;
+    if (keep_bos) kept.push_back(prompt[0]);
+    const std::size_t tail = static_cast<std::size_t>(budget - (keep_bos ? 1 : 0));
+    kept.insert(kept.end(), prompt.end() - static_cast<std::ptrdiff_t>(tail), prompt.end());
+    n_dropped = static_cast<std::int32_t>(prompt.size() - kept.size());
+    log_warn("generate: prompt of {} tokens does not fit a context of {}: dropped the {} oldest{}", prompt.size(),
+             ctx.n_ctx(), n_dropped, keep_bos ? " (BOS kept)" : "");
+    prompt = kept;
   }
+  const auto n_prompt = static_cast<std::int32_t>(prompt.size());
 
   NaiveScope naive_scope(ctx, params.naive);
   sampling::Sampler sampler(params.sampling);
@@ -65,6 +82,7 @@ GenerateResult generate(model::Context& ctx, const tokenizer::Tokenizer& tok, st
   GenerateResult res;
   res.seed = sampler.seed();
   res.stats.n_prompt_tokens = n_prompt;
+  res.stats.n_prompt_dropped = n_dropped;
   // The penalty window starts with the prompt, as in llama-cli and llama-server.
   for (std::int32_t t : prompt) sampler.accept(t);
 

@@ -48,6 +48,11 @@ struct GenerateParams {
   bool logprobs = false;          // fill TokenEvent::logprob and GenerateResult::logprobs
   bool naive = false;             // no KV cache: every step recomputes the sequence (O(T^2), for comparison)
   std::int32_t seq = 0;           // which of the context's sequences to use; it is cleared first
+  // A prompt longer than the context is an error (model::ContextOverflow) unless this is set: then
+  // the oldest tokens are dropped (a leading BOS is kept) so the prompt fills at most n_ctx minus
+  // room for min(max_tokens, n_ctx / 2) new tokens, GenerateStats::n_prompt_dropped says how many,
+  // and a warning is logged.
+  bool truncate_prompt = false;
 };
 
 // One generated token, delivered right after it is sampled.
@@ -61,7 +66,8 @@ struct TokenEvent {
 using OnToken = std::function<bool(const TokenEvent&)>;
 
 struct GenerateStats {
-  std::int32_t n_prompt_tokens = 0;
+  std::int32_t n_prompt_tokens = 0;  // after truncation
+  std::int32_t n_prompt_dropped = 0; // oldest prompt tokens dropped (GenerateParams::truncate_prompt)
   std::int32_t n_generated = 0;    // tokens appended after the prompt; a stopping EOS is not one
   std::int64_t prefill_ns = 0;     // the prompt's forward pass
   std::int64_t decode_ns = 0;      // from the end of prefill to the end: sampling, forward passes, callback
