@@ -72,7 +72,7 @@ inline void dot_float(std::int64_t n, const std::uint8_t* w, std::size_t rb, con
     for (std::int64_t j = i; j < n; ++j) {
       float wf;
       if constexpr (Kind == 0) {
-        wf = reinterpret_cast<const float*>(p)[j];
+        __builtin_memcpy(&wf, p + 4 * j, 4);  // rows may sit at any byte offset
       } else if constexpr (Kind == 1) {
         std::uint16_t h;
         __builtin_memcpy(&h, p + 2 * j, 2);
