@@ -21,9 +21,12 @@ build: setup
 run: build
 	@bash scripts/main_job.sh $(BUILD_RELEASE)/apps/g2c/g2c "$(G2C_MODELS_DIR)/$(DEFAULT_MODEL)"
 
-# Every test, release build. Ends with CTest's summary line.
+# Every test, release build: once with the kernel table the CPU picks, then again with the portable
+# reference kernels (G2C_ISA=ref), which are the specification. Ends with CTest's summary line.
 test: build
-	@cd $(BUILD_RELEASE) && set -o pipefail && ctest --output-on-failure -j$(JOBS) --timeout 900 2>&1 | tee ctest.log | tail -n 60
+	@cd $(BUILD_RELEASE) && set -o pipefail && ctest --output-on-failure -j$(JOBS) --timeout 900 2>&1 | tee ctest-native.log | tail -n 25
+	@echo "== the same suite with G2C_ISA=ref =="
+	@cd $(BUILD_RELEASE) && set -o pipefail && G2C_ISA=ref ctest --output-on-failure -j$(JOBS) --timeout 900 2>&1 | tee ctest-ref.log | tail -n 25
 
 test-asan: setup
 	@cmake --preset asan >/dev/null

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include <sys/resource.h>
+
 #include "commands.hpp"
 #include "g2c/core/cpu.hpp"
 #include "g2c/core/error.hpp"
@@ -86,6 +88,7 @@ void run_bench(const BenchOptions& o) {
     throw InvalidArgument("g2c bench: --output must be md, json or csv, got '" + o.output + "'");
   if (o.kv != "f16" && o.kv != "f32") throw InvalidArgument("g2c bench: --kv must be f16 or f32, got '" + o.kv + "'");
   const std::string path = resolve_model_path(o.model);
+  Timer load_timer;
   auto model = model::Model::load(path);
   const auto& hp = model->hparams();
   int max_ctx = 1;
@@ -97,6 +100,9 @@ void run_bench(const BenchOptions& o) {
   co.n_batch = std::max(512, max_ctx);
   co.kv_type = o.kv == "f16" ? model::KvType::kF16 : model::KvType::kF32;
   model::Context ctx(*model, co);
+  // Load time as llama-bench's users see it: file open to a usable context (the first token's
+  // forward pass is part of the warm-up below and reported with it).
+  const double load_ms = load_timer.elapsed_ms();
   const std::uint64_t wbytes = model->weight_bytes();
   const char* isa = kernels::kernels().isa_name;
 
@@ -133,6 +139,11 @@ void run_bench(const BenchOptions& o) {
   }
 
   const std::string type = model->describe();
+  struct rusage ru {};
+  ::getrusage(RUSAGE_SELF, &ru);
+  const double peak_rss_mib = static_cast<double>(ru.ru_maxrss) / 1024.0;  // ru_maxrss is KiB on Linux
+  fmt::print(stderr, "load: {:.1f} ms; peak RSS {:.1f} MiB (weights {:.1f} MiB, KV cache {:.1f} MiB)\n", load_ms,
+             peak_rss_mib, static_cast<double>(wbytes) / (1 << 20), static_cast<double>(ctx.kv_bytes()) / (1 << 20));
   auto test_name = [](const Row& r) { return r.n_prompt ? fmt::format("pp{}", r.n_prompt) : fmt::format("tg{}", r.n_gen); };
   if (o.output == "json") {
     nlohmann::json arr = nlohmann::json::array();
@@ -142,7 +153,7 @@ void run_bench(const BenchOptions& o) {
                      {"avg_ts", r.avg}, {"stddev_ts", r.stddev}, {"samples_ts", r.samples}, {"isa", isa},
                      {"gbps", r.n_gen ? nlohmann::json(r.gbps) : nlohmann::json(nullptr)},
                      {"logits_hash", r.logits_hash}, {"type_k", o.kv}, {"type_v", o.kv},
-                     {"cpu_info", cpu_features().brand}});
+                     {"cpu_info", cpu_features().brand}, {"load_ms", load_ms}, {"peak_rss_mib", peak_rss_mib}});
     fmt::print("{}\n", arr.dump(2));
   } else if (o.output == "csv") {
     fmt::print("model_type,model_size,n_threads,isa,n_prompt,n_gen,avg_ts,stddev_ts,gbps,logits_hash\n");

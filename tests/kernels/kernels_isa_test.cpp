@@ -105,7 +105,7 @@ TEST(IsaTables, MatchDequantizedProductsForEveryOverriddenType) {
       std::vector<std::int64_t> sizes = bs == 1 ? std::vector<std::int64_t>{1, 15, 16, 17, 64, 100, 771}
                                                : std::vector<std::int64_t>{bs, 2 * bs, 3 * bs, 768 / bs * bs};
       for (std::int64_t n : sizes) {
-        const std::int64_t rows = 11, n_tok = 7;  // 2 row tiles + tail, 1 token tile + tail
+        const std::int64_t rows = 11, n_tok = 19;  // 2 row tiles + tail; 8-token lane tiles, 4-token tiles and tails
         auto w = make_rows(type, n, rows, rng);
         const std::size_t rb = w.size() / rows;
         std::vector<float> wd(static_cast<std::size_t>(n * rows));

@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "g2c/kernels/kernels.hpp"
 #include "g2c/kernels/ref/ref.hpp"
@@ -47,6 +48,12 @@ inline float hsum8(__m256 v) {
   lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
   lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
   return _mm_cvtss_f32(lo);
+}
+inline int hsum8i_512(__m256i v) {
+  __m128i m = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  m = _mm_add_epi32(m, _mm_shuffle_epi32(m, 0x4e));
+  m = _mm_add_epi32(m, _mm_shuffle_epi32(m, 0xb1));
+  return _mm_cvtsi128_si32(m);
 }
 inline float hsum16(__m512 v) {
   return hsum8(_mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
@@ -755,6 +762,116 @@ void tile_q8(std::int64_t n, const std::uint8_t* w, std::size_t rb, const std::u
   }
 }
 
+// ---- Q8_0 / Q4_0 prefill: 4 rows x 8 tokens, one 128-bit lane per weight row ---------------------
+// A block's 32 weights of 4 rows are laid out as 4 x 16 bytes per zmm (low half of every row in one
+// register, high half in another), and each token's 16 activation bytes are broadcast to all four
+// lanes, so one vpdpbusd does 64 multiply-adds for 4 rows at once and a 6-instruction transpose-add
+// turns 4 tokens' results into 16 (row, token) sums that are scaled by dw[row] * dx[token] in one FMA.
+// Activation-side values shared by every row tile (dx as floats, x^0x80 for Q8_0, -8*sum(x) for
+// Q4_0) are prepared once per token chunk.
+struct Q8Prep {
+  std::vector<float> dx;            // [nb][n_chunk]
+  std::vector<std::uint8_t> xu;     // [n_chunk][nb][32]   Q8_0 weights: x + 128 as unsigned bytes
+  std::vector<std::int32_t> seedx;  // [n_chunk][nb][4]    Q4_0 weights: {-8 * sum(x), 0, 0, 0}
+};
+
+template <bool Q4>
+void prep_q8(const std::uint8_t* x, std::size_t xs, std::int64_t nt, std::int64_t nb, Q8Prep& p) {
+  p.dx.resize(static_cast<std::size_t>(nb * nt));
+  if constexpr (Q4) p.seedx.assign(static_cast<std::size_t>(nt * nb * 4), 0);
+  else p.xu.resize(static_cast<std::size_t>(nt * nb * 32));
+  for (std::int64_t t = 0; t < nt; ++t) {
+    const auto* xb = reinterpret_cast<const BlockQ8_0*>(x + t * xs);
+    for (std::int64_t ib = 0; ib < nb; ++ib) {
+      p.dx[static_cast<std::size_t>(ib * nt + t)] = h2f(xb[ib].d);
+      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb[ib].qs));
+      if constexpr (Q4) {
+        const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(8), q);
+        p.seedx[static_cast<std::size_t>((t * nb + ib) * 4)] = -hsum8i_512(s);
+      } else {
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(p.xu.data() + (t * nb + ib) * 32),
+                            _mm256_xor_si256(q, _mm256_set1_epi8(static_cast<char>(0x80))));
+      }
+    }
+  }
+}
+
+// (row, token) sums of 4 tokens' dot vectors: lane 4 r + t of the result = sum of lane r of d[t].
+inline __m512i transpose_add4(__m512i d0, __m512i d1, __m512i d2, __m512i d3) {
+  const __m512i t0 = _mm512_add_epi32(_mm512_unpacklo_epi32(d0, d1), _mm512_unpackhi_epi32(d0, d1));
+  const __m512i t1 = _mm512_add_epi32(_mm512_unpacklo_epi32(d2, d3), _mm512_unpackhi_epi32(d2, d3));
+  return _mm512_add_epi32(_mm512_unpacklo_epi64(t0, t1), _mm512_unpackhi_epi64(t0, t1));
+}
+
+template <bool Q4>
+void tile_q8_lanes(std::int64_t nb, const std::uint8_t* w, std::size_t rb, const std::uint8_t* x, std::size_t xs,
+                   const Q8Prep& p, std::int64_t t_off, std::int64_t nt_chunk, float* y, std::int64_t ldy) {
+  constexpr int NT = 8;
+  const __m512i k80 = _mm512_set1_epi8(static_cast<char>(0x80));
+  const __m512i lo_mask = _mm512_set1_epi8(0x0f);
+  const __m512i row_of_lane = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  const std::size_t wblk = Q4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0);
+  for (std::int64_t ib = 0; ib < nb; ++ib) {
+    const std::uint8_t* b0 = w + ib * wblk;
+    __m512i wlo, whi, seedw = _mm512_setzero_si512();
+    if constexpr (Q4) {
+      __m512i q = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b0 + 2)));
+      q = _mm512_inserti32x4(q, _mm_loadu_si128(reinterpret_cast<const __m128i*>(b0 + rb + 2)), 1);
+      q = _mm512_inserti32x4(q, _mm_loadu_si128(reinterpret_cast<const __m128i*>(b0 + 2 * rb + 2)), 2);
+      q = _mm512_inserti32x4(q, _mm_loadu_si128(reinterpret_cast<const __m128i*>(b0 + 3 * rb + 2)), 3);
+      wlo = _mm512_and_si512(q, lo_mask);
+      whi = _mm512_and_si512(_mm512_srli_epi16(q, 4), lo_mask);
+    } else {
+      const __m512i za = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0 + 2))),
+                                            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0 + rb + 2)), 1);
+      const __m512i zb = _mm512_inserti64x4(
+          _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0 + 2 * rb + 2))),
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0 + 3 * rb + 2)), 1);
+      wlo = _mm512_shuffle_i64x2(za, zb, 0x88);  // r0 lo, r1 lo, r2 lo, r3 lo
+      whi = _mm512_shuffle_i64x2(za, zb, 0xdd);  // r0 hi, r1 hi, r2 hi, r3 hi
+      seedw = _mm512_sub_epi32(_mm512_setzero_si512(),
+                               _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), k80, wlo), k80, whi));
+    }
+    std::uint64_t dwbits = 0;
+    for (int r = 0; r < 4; ++r) {
+      std::uint16_t h;
+      std::memcpy(&h, b0 + r * rb, 2);
+      dwbits |= static_cast<std::uint64_t>(h) << (16 * r);
+    }
+    const __m512 dwv = _mm512_permutexvar_ps(
+        row_of_lane, _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi64_si128(static_cast<long long>(dwbits)))));
+    __m512i d[NT];
+    for (int t = 0; t < NT; ++t) {
+      const std::int64_t tt = t_off + t;
+      if constexpr (Q4) {
+        const auto* xb = reinterpret_cast<const BlockQ8_0*>(x + t * xs) + ib;
+        const __m512i xlo = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xb->qs)));
+        const __m512i xhi = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xb->qs + 16)));
+        const __m512i sd = _mm512_broadcast_i32x4(
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(p.seedx.data() + (tt * nb + ib) * 4)));
+        d[t] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(sd, wlo, xlo), whi, xhi);
+      } else {
+        const std::uint8_t* xu = p.xu.data() + (tt * nb + ib) * 32;
+        const __m512i xlo = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xu)));
+        const __m512i xhi = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xu + 16)));
+        d[t] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(seedw, xlo, wlo), xhi, whi);
+      }
+    }
+    const float* dx = p.dx.data() + ib * nt_chunk + t_off;
+    const __m512 s0 = _mm512_mul_ps(dwv, _mm512_broadcast_f32x4(_mm_loadu_ps(dx)));
+    const __m512 s1 = _mm512_mul_ps(dwv, _mm512_broadcast_f32x4(_mm_loadu_ps(dx + 4)));
+    acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(transpose_add4(d[0], d[1], d[2], d[3])), s0, acc0);
+    acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(transpose_add4(d[4], d[5], d[6], d[7])), s1, acc1);
+  }
+  alignas(64) float out[32];
+  _mm512_store_ps(out, acc0);
+  _mm512_store_ps(out + 16, acc1);
+  for (int h = 0; h < 2; ++h)
+    for (int r = 0; r < 4; ++r)
+      for (int t = 0; t < 4; ++t) y[(4 * h + t) * ldy + r] = out[16 * h + 4 * r + t];
+}
+
 // ---- generic row drivers ----------------------------------------------------------------------
 
 using DotFn = void (*)(std::int64_t, const std::uint8_t*, std::size_t, const void*, float*);
@@ -762,7 +879,7 @@ using TileFn = void (*)(std::int64_t, const std::uint8_t*, std::size_t, const st
                         std::int64_t);
 
 // Dot1: one row (decode); DotN: kRows rows x one token; Tile4: 4 rows x 4 tokens (nullptr: none).
-template <DotFn Dot1, DotFn DotN, TileFn Tile4 = nullptr>
+template <DotFn Dot1, DotFn DotN, TileFn Tile4 = nullptr, int LaneTile = 0>
 struct Driver {
   static float vec_dot(std::int64_t n, const void* w, const void* x) {
     float out;
@@ -787,8 +904,23 @@ struct Driver {
       const std::int64_t t1 = std::min(n_tok, t0 + chunk);
       float tmp[kRows];
       std::int64_t r = r0;
+      [[maybe_unused]] std::int64_t t_lane = t0;  // tokens [t0, t_lane) done by the lane tiles
+      if constexpr (LaneTile != 0) {
+        // Q8_0 (1) / Q4_0 (2) weights: 4 rows x 8 tokens per tile over prepared activations.
+        constexpr bool kQ4 = LaneTile == 2;
+        thread_local Q8Prep prep;
+        const std::int64_t nt = (t1 - t0) / 8 * 8;
+        if (nt > 0 && r1 - r0 >= 4) {
+          prep_q8<kQ4>(xb + t0 * xs, xs, nt, n / 32, prep);
+          for (std::int64_t rr = r0; rr + 4 <= r1; rr += 4)
+            for (std::int64_t it = 0; it < nt; it += 8)
+              tile_q8_lanes<kQ4>(n / 32, wb + rr * rb, rb, xb + (t0 + it) * xs, xs, prep, it, nt,
+                                 y + (t0 + it) * ldy + rr, ldy);
+          t_lane = t0 + nt;
+        }
+      }
       for (; r + kRows <= r1; r += kRows) {
-        std::int64_t it = t0;
+        std::int64_t it = t_lane;
         if constexpr (Tile4 != nullptr) {
           static_assert(kRows == 4);
           for (; it + 4 <= t1; it += 4) Tile4(n, wb + r * rb, rb, xb + it * xs, xs, y + it * ldy + r, ldy);
@@ -858,8 +990,8 @@ KernelTable make() {
   install<Driver<dot_f32_w<1>, dot_f32_w<kRows>, tile_float<4, 4, 0>>>(ty[static_cast<int>(GgmlType::F32)], GgmlType::F32, nullptr);
   install<Driver<dot_f16_w<1>, dot_f16_w<kRows>, tile_float<4, 4, 1>>>(ty[static_cast<int>(GgmlType::F16)], GgmlType::F32, nullptr);
   install<Driver<dot_bf16_w<1>, dot_bf16_w<kRows>, tile_float<4, 4, 2>>>(ty[static_cast<int>(GgmlType::BF16)], GgmlType::F32, nullptr);
-  install<Driver<dot_q8_0<1>, dot_q8_0<kRows>, tile_q8<4, false>>>(ty[static_cast<int>(GgmlType::Q8_0)], GgmlType::Q8_0, &q8_0_from_float);
-  install<Driver<dot_q4_0<1>, dot_q4_0<kRows>, tile_q8<4, true>>>(ty[static_cast<int>(GgmlType::Q4_0)], GgmlType::Q8_0, &q8_0_from_float);
+  install<Driver<dot_q8_0<1>, dot_q8_0<kRows>, tile_q8<4, false>, 1>>(ty[static_cast<int>(GgmlType::Q8_0)], GgmlType::Q8_0, &q8_0_from_float);
+  install<Driver<dot_q4_0<1>, dot_q4_0<kRows>, tile_q8<4, true>, 2>>(ty[static_cast<int>(GgmlType::Q4_0)], GgmlType::Q8_0, &q8_0_from_float);
   install<Driver<dot_q4_k<1>, dot_q4_k<kRows>>>(ty[static_cast<int>(GgmlType::Q4_K)], GgmlType::Q8_K, &q8_k_from_float);
   install<Driver<dot_q6_k<1>, dot_q6_k<kRows>>>(ty[static_cast<int>(GgmlType::Q6_K)], GgmlType::Q8_K, &q8_k_from_float);
   install<Driver<dot_q5_0<1>, dot_q5_0<kRows>>>(ty[static_cast<int>(GgmlType::Q5_0)], GgmlType::Q8_0, &q8_0_from_float);
