@@ -1,6 +1,6 @@
 // Cached vs naive (no KV cache) generation time on stories260K: the seed's claim that the cache turns
 // the O(T^2) generation loop into O(T). Not a test (timings are recorded, never asserted); the table
-// it prints is in docs/benchmarks-kvcache.md.
+// it prints is in docs/benchmarks.md (KV cache section).
 //
 //   build/release/tests/engine/kvcache_bench [model.gguf] [threads] [repeats]
 //

@@ -13,7 +13,7 @@
 //        llama-quantize odd.gguf l_odd_<R>.gguf <R> 1
 //
 //      and reading each tensor's "converting to <type>" line (and the "using fallback quantization"
-//      warning, marked *) of llama-quantize's log; docs/benchmarks-quantize.md has a full log. Only
+//      warning, marked *) of llama-quantize's log; docs/benchmarks.md (quantize section) has a full log. Only
 //      tensors whose type differs from the recipe's base type are listed (norms and biases stay F32).
 //      On the odd shape llama.cpp gives Q2_K/Q3_K tensors IQ4_NL, which g2c refuses to encode.
 //  (4) end to end: the tiny-test Q4_K_M file is byte-identical to llama-quantize's

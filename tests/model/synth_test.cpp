@@ -1,5 +1,5 @@
 // g2c synth: shapes, generator, vocabulary, and that the files load (g2c here; llama.cpp by hand, see
-// docs/benchmarks-quantize.md). Independent checks: the generator's first values were computed by a
+// docs/benchmarks.md (quantize section)). Independent checks: the generator's first values were computed by a
 // separate Python implementation of the documented formula (synth.hpp), the weight statistics are
 // those of N(0, 0.02), and the tokenizer keys are compared with the vocabulary file they came from.
 #include <gtest/gtest.h>
