@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -132,6 +133,24 @@ TEST(TrainedModels, HyperparametersAndTying) {
   EXPECT_TRUE(b->weights().tied_output);
   // 47 weight tensors of the .bin are byte-identical to the GGUF's (README): same bytes bound.
   EXPECT_EQ(b->weight_bytes(), g->weight_bytes() - g->weights().output.bytes());
+}
+
+TEST(TrainedModels, HugePageCopyGivesTheSameLogits) {
+  // G2C_HUGEPAGES=1 reads the weights into anonymous (THP) memory: the bound tensors must point there,
+  // not into the file mapping, and the logits must not change by a bit.
+  auto mapped = Model::load(kModels + "stories260K.gguf");
+  ::setenv("G2C_HUGEPAGES", "1", 1);
+  auto copied = Model::load(kModels + "stories260K.gguf");
+  ::unsetenv("G2C_HUGEPAGES");
+  const auto* info = copied->gguf()->find_tensor("token_embd.weight");
+  ASSERT_NE(info, nullptr);
+  EXPECT_NE(copied->weights().tok_embd.data, info->data) << "weights were not copied";
+  EXPECT_EQ(std::memcmp(copied->weights().tok_embd.data, info->data, info->n_bytes), 0);
+  Context a(*mapped, {.n_ctx = 64, .threads = 1});
+  Context b(*copied, {.n_ctx = 64, .threads = 1});
+  std::vector<std::vector<float>> la, lb;
+  EXPECT_EQ(greedy(a, {1}, 20, &la), greedy(b, {1}, 20, &lb));
+  EXPECT_EQ(la, lb);
 }
 
 TEST(TrainedModels, GgufAndBinGiveBitIdenticalLogits) {

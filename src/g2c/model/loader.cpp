@@ -1,6 +1,12 @@
 // Model::load: GGUF (by magic) or llama2.c checkpoint; hyperparameters, then weight binding with
 // shape and type validation. Every error carries "loading model <path>: ..." and names the key or
 // tensor with expected vs actual.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 
@@ -154,6 +160,74 @@ std::int32_t token_id_or_none(const gguf::File& f, const char* key, std::int64_t
 
 }  // namespace
 
+
+// G2C_HUGEPAGES=1: copy the weights once, with pread, into anonymous memory the kernel backs with
+// 2 MiB pages (THP via madvise), instead of using them in place from the file mapping. Decode streams
+// every weight once per token, and with 4 KiB pages that is a TLB miss every 4 KiB: measured on
+// tinyllama-1.1b Q4_0, 2 threads, tg +10-20%. But faulting in the huge pages (direct compaction) made
+// the load 1.4 s against 3 ms in place and llama.cpp's 0.6 s, so it is off by default. The file
+// mapping's data pages are never touched, so only one copy of the weights is ever resident.
+template <class F>
+void for_each_weight(Weights& w, F&& fn) {
+  for (WeightTensor* t : {&w.tok_embd, &w.pos_embd, &w.output_norm, &w.output_norm_b, &w.output, &w.rope_freqs}) fn(*t);
+  for (auto& L : w.layers)
+    for (WeightTensor* t : {&L.attn_norm, &L.attn_norm_b, &L.wq, &L.wk, &L.wv, &L.bq, &L.bk, &L.bv, &L.wqkv, &L.bqkv,
+                            &L.wo, &L.bo, &L.ffn_norm, &L.ffn_norm_b, &L.ffn_gate, &L.ffn_up, &L.ffn_up_b, &L.ffn_down,
+                            &L.ffn_down_b})
+      fn(*t);
+}
+
+void move_to_huge_pages_impl(Weights& w, std::shared_ptr<void>& keep, const std::string& path, const gguf::File& f) {
+  const char* env = std::getenv("G2C_HUGEPAGES");
+  if (!env || std::string(env) != "1") return;
+  const std::uint8_t* lo = nullptr;
+  const std::uint8_t* hi = nullptr;
+  for_each_weight(w, [&](WeightTensor& t) {
+    if (!t.data) return;
+    const std::uint8_t* end = t.data + (t.n_in > 0 ? t.row_bytes * static_cast<std::size_t>(t.n_out) : 0);
+    if (!lo || t.data < lo) lo = t.data;
+    if (!hi || end > hi) hi = end;
+  });
+  if (!lo || hi - lo < (1 << 20)) return;  // tiny models: not worth it
+  constexpr std::size_t kHuge = 2u << 20;
+  const auto base = reinterpret_cast<std::uintptr_t>(lo) & ~(std::uintptr_t{4095});
+  const std::size_t span = static_cast<std::size_t>(reinterpret_cast<std::uintptr_t>(hi) - base);
+  const std::size_t size = (span + kHuge - 1) / kHuge * kHuge;
+  void* mem = ::mmap(nullptr, size + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) {
+    log_warn("G2C_HUGEPAGES: cannot allocate {} MiB; weights stay in the file mapping", size >> 20);
+    return;
+  }
+  // 2 MiB-align the copy inside the allocation so the kernel can use huge pages from the first byte.
+  auto* aligned = reinterpret_cast<std::uint8_t*>((reinterpret_cast<std::uintptr_t>(mem) + kHuge - 1) & ~(kHuge - 1));
+  const std::size_t total = size + kHuge;
+  ::madvise(aligned, size, MADV_HUGEPAGE);
+  // File offset of `base`: any tensor's pointer and its GGUF record relate mapping and file.
+  const gguf::TensorInfo& t0 = f.tensors().front();
+  const auto file_off = static_cast<std::int64_t>(f.data_offset() + t0.offset) +
+                        (static_cast<std::int64_t>(base) - static_cast<std::int64_t>(reinterpret_cast<std::uintptr_t>(t0.data)));
+  // pread straight into the huge pages: the file mapping's data pages are never touched, so only
+  // one copy of the weights is ever resident in this process.
+  bool ok = file_off >= 0;
+  const int fd = ok ? ::open(path.c_str(), O_RDONLY | O_CLOEXEC) : -1;
+  std::size_t done = 0;
+  while (ok && fd >= 0 && done < span) {
+    const ssize_t n = ::pread(fd, aligned + done, std::min<std::size_t>(span - done, 64u << 20), file_off + static_cast<std::int64_t>(done));
+    if (n <= 0) ok = false;
+    else done += static_cast<std::size_t>(n);
+  }
+  if (fd >= 0) ::close(fd);
+  if (!ok || fd < 0) {
+    ::munmap(mem, total);
+    log_warn("G2C_HUGEPAGES: cannot read {}; weights stay in the file mapping", path);
+    return;
+  }
+  for_each_weight(w, [&](WeightTensor& t) {
+    if (t.data) t.data = aligned + (reinterpret_cast<std::uintptr_t>(t.data) - base);
+  });
+  keep = std::shared_ptr<void>(mem, [total](void* p) { ::munmap(p, total); });
+}
+
 class ModelLoader {
  public:
   static std::unique_ptr<Model> load_gguf(const std::string& path) {
@@ -196,6 +270,7 @@ class ModelLoader {
     hp.bos_id = token_id_or_none(f, "tokenizer.ggml.bos_token_id", hp.n_vocab);
     hp.eos_id = token_id_or_none(f, "tokenizer.ggml.eos_token_id", hp.n_vocab);
     bind_fn(b, hp, *m->w_);
+    move_to_huge_pages_impl(*m->w_, m->weights_copy_, path, f);
     if (b.n_bound() != f.tensors().size())
       log_warn("{}: {} of {} tensors are not used by the {} architecture", path, f.tensors().size() - b.n_bound(),
                f.tensors().size(), hp.arch_name);

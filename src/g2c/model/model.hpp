@@ -111,6 +111,7 @@ class Model {
   std::string path_;
   std::unique_ptr<gguf::File> gguf_;
   std::shared_ptr<void> bin_map_;  // keeps a llama2.c checkpoint's mapping alive
+  std::shared_ptr<void> weights_copy_;  // the weights in huge-page memory (G2C_HUGEPAGES), when used
   std::unique_ptr<Weights> w_;
 };
 

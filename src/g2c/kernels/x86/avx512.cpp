@@ -872,6 +872,69 @@ void tile_q8_lanes(std::int64_t nb, const std::uint8_t* w, std::size_t rb, const
       for (int t = 0; t < 4; ++t) y[(4 * h + t) * ldy + r] = out[16 * h + 4 * r + t];
 }
 
+// ---- Q4_0 decode: one row, two blocks per vpdpbusd --------------------------------------------
+// Rows are still read one at a time, front to back (the fastest order, see kRows), but two blocks
+// share each 512-bit instruction. The activation is rearranged once per call to match the nibble
+// layout of a block pair, [A 0..15 | B 0..15 | A 16..31 | B 16..31], with the -8*sum(x) seeds and the
+// dx of each lane; a pair then costs 2 weight loads, one vpdpbusd and one FMA.
+struct Q4PairPrep {
+  std::vector<std::int8_t> xq;   // [nb/2][64]
+  std::vector<std::int32_t> sd;  // [nb/2][16]: -8*sum(x_A) in lane 0, -8*sum(x_B) in lane 4
+  std::vector<float> dx;         // [nb/2][16]: dx_A in lanes 0-3, 8-11; dx_B in 4-7, 12-15
+};
+
+void prep_q4_pairs(const BlockQ8_0* x, std::int64_t nb, Q4PairPrep& p) {
+  const std::int64_t np = nb / 2;
+  p.xq.resize(static_cast<std::size_t>(np * 64));
+  p.sd.assign(static_cast<std::size_t>(np * 16), 0);
+  p.dx.resize(static_cast<std::size_t>(np * 16));
+  for (std::int64_t ip = 0; ip < np; ++ip) {
+    const BlockQ8_0& a = x[2 * ip];
+    const BlockQ8_0& b = x[2 * ip + 1];
+    std::int8_t* q = p.xq.data() + ip * 64;
+    std::memcpy(q, a.qs, 16);
+    std::memcpy(q + 16, b.qs, 16);
+    std::memcpy(q + 32, a.qs + 16, 16);
+    std::memcpy(q + 48, b.qs + 16, 16);
+    int sa = 0, sb = 0;
+    for (int j = 0; j < 32; ++j) sa += a.qs[j], sb += b.qs[j];
+    p.sd[static_cast<std::size_t>(ip * 16)] = -8 * sa;
+    p.sd[static_cast<std::size_t>(ip * 16 + 4)] = -8 * sb;
+    const float da = h2f(a.d), db = h2f(b.d);
+    for (int l = 0; l < 16; ++l) p.dx[static_cast<std::size_t>(ip * 16 + l)] = ((l >> 2) & 1) ? db : da;
+  }
+}
+
+inline float dot_q4_0_pairs(std::int64_t nb, const std::uint8_t* w, const BlockQ8_0* x, const Q4PairPrep& p) {
+  const __m512i lo_mask = _mm512_set1_epi8(0x0f);
+  const __m512i pair_of_lane = _mm512_set_epi32(1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0);
+  __m512 acc = _mm512_setzero_ps();
+  const std::int64_t np = nb / 2;
+  for (std::int64_t ip = 0; ip < np; ++ip) {
+    const std::uint8_t* ba = w + 2 * ip * sizeof(BlockQ4_0);
+    const std::uint8_t* bb = ba + sizeof(BlockQ4_0);
+    const __m256i ab = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ba + 2))),
+                                               _mm_loadu_si128(reinterpret_cast<const __m128i*>(bb + 2)), 1);
+    const __m512i q = _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(ab), _mm256_srli_epi16(ab, 4), 1), lo_mask);
+    const __m512i d = _mm512_dpbusd_epi32(_mm512_loadu_si512(p.sd.data() + ip * 16), q,
+                                          _mm512_loadu_si512(p.xq.data() + ip * 64));
+    std::uint16_t ha, hb;
+    std::memcpy(&ha, ba, 2);
+    std::memcpy(&hb, bb, 2);
+    const __m128 dw2 = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(ha | (static_cast<std::uint32_t>(hb) << 16))));
+    const __m512 sc = _mm512_mul_ps(_mm512_permutexvar_ps(pair_of_lane, _mm512_castps128_ps512(dw2)),
+                                    _mm512_loadu_ps(p.dx.data() + ip * 16));
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), sc, acc);
+  }
+  float sum = hsum16(acc);
+  if (nb & 1) {  // last, unpaired block
+    float tail;
+    dot_q4_0<1>(32, w + (nb - 1) * sizeof(BlockQ4_0), 0, x + (nb - 1), &tail);
+    sum += tail;
+  }
+  return sum;
+}
+
 // ---- generic row drivers ----------------------------------------------------------------------
 
 using DotFn = void (*)(std::int64_t, const std::uint8_t*, std::size_t, const void*, float*);
@@ -882,6 +945,11 @@ using TileFn = void (*)(std::int64_t, const std::uint8_t*, std::size_t, const st
 template <DotFn Dot1, DotFn DotN, TileFn Tile4 = nullptr, int LaneTile = 0>
 struct Driver {
   static float vec_dot(std::int64_t n, const void* w, const void* x) {
+    if constexpr (LaneTile == 2) {  // the decode path's own arithmetic, so vec_dot == matvec exactly
+      float out;
+      matvec(n, w, 0, x, &out, 0, 1);
+      return out;
+    }
     float out;
     Dot1(n, static_cast<const std::uint8_t*>(w), 0, x, &out);
     return out;
@@ -889,6 +957,13 @@ struct Driver {
   static void matvec(std::int64_t n, const void* w, std::size_t rb, const void* x, float* y, std::int64_t r0,
                      std::int64_t r1) {
     const auto* wb = static_cast<const std::uint8_t*>(w);
+    if constexpr (LaneTile == 2) {  // Q4_0: block pairs over a rearranged activation
+      thread_local Q4PairPrep prep;
+      const auto* xq = static_cast<const BlockQ8_0*>(x);
+      prep_q4_pairs(xq, n / 32, prep);
+      for (std::int64_t r = r0; r < r1; ++r) y[r] = dot_q4_0_pairs(n / 32, wb + r * rb, xq, prep);
+      return;
+    }
     for (std::int64_t r = r0; r < r1; ++r) Dot1(n, wb + r * rb, rb, x, y + r);
   }
   // Tiles of 4 weight rows x 4 tokens where a tile kernel exists; the tile's rows stay in L1 while
