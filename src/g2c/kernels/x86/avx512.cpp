@@ -22,9 +22,9 @@
 #include "g2c/quant/blocks.hpp"
 #include "g2c/quant/quant.hpp"
 
-// Software prefetch distance for decode, in bytes ahead of the row being read: decode streams every
-// weight once from DRAM, and prefetching 2 KiB ahead measured +15-20% tg on tinyllama-1.1b Q4_0
-// (2 threads) over the hardware prefetcher alone.
+// Software prefetch distance for decode, in bytes ahead of the row being read (Q4_0, Q4_K, Q6_K rows):
+// prefetching 2 KiB ahead measured +15-20% tg on tinyllama-1.1b Q4_0 (2 threads) over the hardware
+// prefetcher alone; on F16/F32/Q8_0 rows (one prefetch per 32-64 bytes) it measured slower.
 #ifndef G2C_PF_DIST
 #define G2C_PF_DIST 2048
 #endif
@@ -76,7 +76,6 @@ inline void dot_f32(std::int64_t n, const std::uint8_t* w, std::size_t rb, const
   for (; i + 16 <= n; i += 16) {
     __m512 xv = _mm512_loadu_ps(x + i);
     for (int r = 0; r < NR; ++r) {
-      _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<const float*>(w + r * rb) + i) + G2C_PF_DIST, _MM_HINT_T0);
       acc[r] = _mm512_fmadd_ps(_mm512_loadu_ps(reinterpret_cast<const float*>(w + r * rb) + i), xv, acc[r]);
     }
   }
@@ -97,7 +96,6 @@ inline void dot_f16(std::int64_t n, const std::uint8_t* w, std::size_t rb, const
   for (; i + 16 <= n; i += 16) {
     __m512 xv = _mm512_loadu_ps(x + i);
     for (int r = 0; r < NR; ++r) {
-      _mm_prefetch(reinterpret_cast<const char*>(w + r * rb + 2 * i) + G2C_PF_DIST, _MM_HINT_T0);
       __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + r * rb + 2 * i));
       acc[r] = _mm512_fmadd_ps(_mm512_cvtph_ps(h), xv, acc[r]);
     }
@@ -151,7 +149,6 @@ inline void dot_q8_0(std::int64_t n, const std::uint8_t* w, std::size_t rb, cons
     const float dx = h2f(x[ib].d);
     for (int r = 0; r < NR; ++r) {
       const auto* b = reinterpret_cast<const BlockQ8_0*>(w + r * rb) + ib;
-      _mm_prefetch(reinterpret_cast<const char*>(b) + G2C_PF_DIST, _MM_HINT_T0);
       __m256i d = dot_s8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->qs)), xq);
       acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_set1_ps(h2f(b->d) * dx), acc[r]);
     }
