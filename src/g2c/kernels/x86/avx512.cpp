@@ -665,6 +665,55 @@ void tile_q8(std::int64_t n, const std::uint8_t* w, std::size_t rb, const std::u
   }
 }
 
+// ---- Q4_K prefill: 4 rows x 4 tokens --------------------------------------------------------------
+// Each row's nibbles and scales are unpacked once per super-block and used for all 4 tokens (the row
+// kernel unpacks them again for every token); the activation chunks are loaded once per tile.
+template <int NR, int NT>
+void tile_q4_k(std::int64_t n, const std::uint8_t* w, std::size_t rb, const std::uint8_t* x, std::size_t xs, float* y,
+               std::int64_t ldy) {
+  static_assert(NR == 4 && NT == 4);
+  const std::int64_t nb = n / 256;
+  const __m512i lo_mask = _mm512_set1_epi8(0x0f);
+  __m512 acc[NR][NT];
+  float accm[NR][NT];
+#pragma GCC unroll 4
+  for (int r = 0; r < NR; ++r)
+#pragma GCC unroll 4
+    for (int t = 0; t < NT; ++t) acc[r][t] = _mm512_setzero_ps(), accm[r][t] = 0.0f;
+  for (std::int64_t ib = 0; ib < nb; ++ib) {
+#pragma GCC unroll 4
+    for (int r = 0; r < NR; ++r) {
+      const auto* b = reinterpret_cast<const BlockQ4_K*>(w + r * rb) + ib;
+      const ScaleMinsK4 sm = unpack_k4(b->scales);
+      __m512i qq[4], s16[4];
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) {
+        const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->qs + 32 * j));
+        qq[j] = _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1), lo_mask);
+        s16[j] = _mm512_inserti64x4(_mm512_set1_epi16(static_cast<short>(sm.sc(2 * j))),
+                                    _mm256_set1_epi16(static_cast<short>(sm.sc(2 * j + 1))), 1);
+      }
+      const __m256i mins = sm.mins_x2();
+      const float d = h2f(b->d), dmin = h2f(b->dmin);
+#pragma GCC unroll 4
+      for (int t = 0; t < NT; ++t) {
+        const BlockQ8_K& xb = reinterpret_cast<const BlockQ8_K*>(x + t * xs)[ib];
+        __m512i isum = _mm512_madd_epi16(_mm512_maddubs_epi16(qq[0], _mm512_loadu_si512(xb.qs)), s16[0]);
+#pragma GCC unroll 3
+        for (int j = 1; j < 4; ++j)
+          isum = _mm512_add_epi32(isum, _mm512_madd_epi16(_mm512_maddubs_epi16(qq[j], _mm512_loadu_si512(xb.qs + 64 * j)), s16[j]));
+        const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.bsums));
+        acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(xb.d * d), acc[r][t]);
+        accm[r][t] += xb.d * dmin * static_cast<float>(scaled_bsums(bs, mins));
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (int t = 0; t < NT; ++t)
+#pragma GCC unroll 4
+    for (int r = 0; r < NR; ++r) y[t * ldy + r] = hsum16(acc[r][t]) - accm[r][t];
+}
+
 // ---- Q8_0 / Q4_0 prefill: 4 rows x 8 tokens, one 128-bit lane per weight row ---------------------
 // A block's 32 weights of 4 rows are laid out as 4 x 16 bytes per zmm (low half of every row in one
 // register, high half in another), and each token's 16 activation bytes are broadcast to all four
@@ -946,7 +995,7 @@ KernelTable make() {
   install<Driver<dot_bf16_w<1>, dot_bf16_w<kRows>, tile_float<4, 4, 2>>>(ty[static_cast<int>(GgmlType::BF16)], GgmlType::F32, nullptr);
   install<Driver<dot_q8_0<1>, dot_q8_0<kRows>, tile_q8<4, false>, 1>>(ty[static_cast<int>(GgmlType::Q8_0)], GgmlType::Q8_0, &detail::q8_0_from_float);
   install<Driver<dot_q4_0<1>, dot_q4_0<kRows>, tile_q8<4, true>, 2>>(ty[static_cast<int>(GgmlType::Q4_0)], GgmlType::Q8_0, &detail::q8_0_from_float);
-  install<Driver<dot_q4_k<1>, dot_q4_k<kRows>>>(ty[static_cast<int>(GgmlType::Q4_K)], GgmlType::Q8_K, &q8_k_from_float);
+  install<Driver<dot_q4_k<1>, dot_q4_k<kRows>, tile_q4_k<4, 4>>>(ty[static_cast<int>(GgmlType::Q4_K)], GgmlType::Q8_K, &q8_k_from_float);
   install<Driver<dot_q6_k<1>, dot_q6_k<kRows>>>(ty[static_cast<int>(GgmlType::Q6_K)], GgmlType::Q8_K, &q8_k_from_float);
   install<Driver<dot_q5_0<1>, dot_q5_0<kRows>>>(ty[static_cast<int>(GgmlType::Q5_0)], GgmlType::Q8_0, &detail::q8_0_from_float);
   install<Driver<dot_q4_1<1>, dot_q4_1<kRows>>>(ty[static_cast<int>(GgmlType::Q4_1)], GgmlType::Q8_1, &q8_1_from_float);
