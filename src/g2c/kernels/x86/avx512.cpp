@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "g2c/kernels/kernels.hpp"
@@ -288,14 +289,47 @@ inline ScaleMinsK4 unpack_k4(const std::uint8_t* q) {
           ((a2 >> 4) & 0x0f0f0f0fu) | ((a1 >> 2) & 0x30303030u)};
 }
 
-// Q4_K: value = d*sc*q - dmin*m per 32-element sub-block. Per 64 elements (one 32-byte qs chunk:
-// low nibbles = sub-block 2j, high = 2j+1): vpmaddubsw(q, x) -> 32 int16 pair sums, vpmaddwd with the
-// sub-block scales -> 16 int32. The mins term uses the activation's 16-element sums (bsums).
-template <int NR>
-inline void dot_q4_k(std::int64_t n, const std::uint8_t* w, std::size_t rb, const void* xv, float* out) {
+// Sum over the 16 sixteen-element groups of sc[g] * bsums[g] (sc as int16 lanes).
+inline int scaled_bsums(__m256i bsums, __m256i sc16) {
+  __m256i mp = _mm256_madd_epi16(bsums, sc16);
+  __m128i m4 = _mm_add_epi32(_mm256_castsi256_si128(mp), _mm256_extracti128_si256(mp, 1));
+  m4 = _mm_add_epi32(m4, _mm_shuffle_epi32(m4, 0x4e));
+  m4 = _mm_add_epi32(m4, _mm_shuffle_epi32(m4, 0xb1));
+  return _mm_cvtsi128_si32(m4);
+}
+
+// Expands 4 int16 scales (lanes 0..3 of s) to 32 lanes, 8 each: the scale of each 16-element group
+// after vpmaddubsw (which pairs elements).
+inline __m512i expand4(__m128i s, int first) {
+  const __m512i idx = _mm512_add_epi16(
+      _mm512_set_epi16(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
+      _mm512_set1_epi16(static_cast<short>(first)));
+  return _mm512_permutexvar_epi16(idx, _mm512_castsi128_si512(s));
+}
+
+// Q4_K and Q5_K: value = d*sc*q - dmin*m per 32-element sub-block, q in 0..15 (Q4_K) or 0..31 (Q5_K:
+// bit 2j of qh[l] is element 64j + l's fifth bit, bit 2j+1 is 64j+32+l's). Per 64 elements (one 32-byte
+// qs chunk: low nibbles = sub-block 2j, high = 2j+1): vpmaddubsw(q, x) -> 32 int16 pair sums, vpmaddwd
+// with the sub-block scales -> 16 int32. The mins term uses the activation's 16-element sums (bsums).
+template <bool Five>
+inline __m512i k45_chunk(const std::uint8_t* qs, __m256i hb, int j) {
+  const __m256i lo_mask = _mm256_set1_epi8(0x0f);
+  const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * j));
+  __m256i lo = _mm256_and_si256(q, lo_mask);
+  __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), lo_mask);
+  if constexpr (Five) {
+    const __m256i one = _mm256_set1_epi8(1);
+    lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * j), one), 4));
+    hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * j + 1), one), 4));
+  }
+  return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+
+template <int NR, bool Five>
+inline void dot_q45_k(std::int64_t n, const std::uint8_t* w, std::size_t rb, const void* xv, float* out) {
+  using Block = std::conditional_t<Five, quant::BlockQ5_K, BlockQ4_K>;
   const auto* x = static_cast<const BlockQ8_K*>(xv);
   const std::int64_t nb = n / 256;
-  const __m512i lo_mask = _mm512_set1_epi8(0x0f);
   __m512 acc[NR];
   float accm[NR];
   for (int r = 0; r < NR; ++r) {
@@ -306,34 +340,36 @@ inline void dot_q4_k(std::int64_t n, const std::uint8_t* w, std::size_t rb, cons
     const BlockQ8_K& xb = x[ib];
     __m512i xq[4];
     for (int j = 0; j < 4; ++j) xq[j] = _mm512_loadu_si512(xb.qs + 64 * j);
-    // pair sums of bsums: sum of sub-block k (32 elements) = bsums[2k] + bsums[2k+1]
     const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.bsums));
     for (int r = 0; r < NR; ++r) {
-      const auto* b = reinterpret_cast<const BlockQ4_K*>(w + r * rb) + ib;
-      for (int l = 0; l < 144; l += 64) _mm_prefetch(reinterpret_cast<const char*>(b) + G2C_PF_DIST + l, _MM_HINT_T0);
+      const auto* b = reinterpret_cast<const Block*>(w + r * rb) + ib;
+      for (int l = 0; l < static_cast<int>(sizeof(Block)); l += 64)
+        _mm_prefetch(reinterpret_cast<const char*>(b) + G2C_PF_DIST + l, _MM_HINT_T0);
       const ScaleMinsK4 sm = unpack_k4(b->scales);
+      __m256i hb = _mm256_setzero_si256();
+      if constexpr (Five) hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->qh));
       __m512i isum = _mm512_setzero_si512();
       for (int j = 0; j < 4; ++j) {
-        __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->qs + 32 * j));
-        __m512i qq = _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1);
-        qq = _mm512_and_si512(qq, lo_mask);
-        __m512i p16 = _mm512_maddubs_epi16(qq, xq[j]);
-        __m512i s16 = _mm512_inserti64x4(_mm512_set1_epi16(static_cast<short>(sm.sc(2 * j))),
-                                         _mm256_set1_epi16(static_cast<short>(sm.sc(2 * j + 1))), 1);
+        const __m512i p16 = _mm512_maddubs_epi16(k45_chunk<Five>(b->qs, hb, j), xq[j]);
+        const __m512i s16 = _mm512_inserti64x4(_mm512_set1_epi16(static_cast<short>(sm.sc(2 * j))),
+                                               _mm256_set1_epi16(static_cast<short>(sm.sc(2 * j + 1))), 1);
         isum = _mm512_add_epi32(isum, _mm512_madd_epi16(p16, s16));
       }
       // mins: sum_k m[k] * (bsums[2k] + bsums[2k+1])
-      __m256i mp = _mm256_madd_epi16(bs, sm.mins_x2());
-      __m128i m4 = _mm_add_epi32(_mm256_castsi256_si128(mp), _mm256_extracti128_si256(mp, 1));
-      m4 = _mm_add_epi32(m4, _mm_shuffle_epi32(m4, 0x4e));
-      m4 = _mm_add_epi32(m4, _mm_shuffle_epi32(m4, 0xb1));
-      const float d = xb.d * h2f(b->d);
-      const float dmin = xb.d * h2f(b->dmin);
-      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(d), acc[r]);
-      accm[r] += dmin * static_cast<float>(_mm_cvtsi128_si32(m4));
+      const int msum = scaled_bsums(bs, sm.mins_x2());
+      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(xb.d * h2f(b->d)), acc[r]);
+      accm[r] += xb.d * h2f(b->dmin) * static_cast<float>(msum);
     }
   }
   for (int r = 0; r < NR; ++r) out[r] = hsum16(acc[r]) - accm[r];
+}
+template <int NR>
+inline void dot_q4_k(std::int64_t n, const std::uint8_t* w, std::size_t rb, const void* xv, float* out) {
+  dot_q45_k<NR, false>(n, w, rb, xv, out);
+}
+template <int NR>
+inline void dot_q5_k(std::int64_t n, const std::uint8_t* w, std::size_t rb, const void* xv, float* out) {
+  dot_q45_k<NR, true>(n, w, rb, xv, out);
 }
 
 // Q6_K: value = d*sc*(q - 32), q in 0..63, 16 sub-blocks of 16. Per 128-element half: ql[64], qh[32],
@@ -387,77 +423,13 @@ inline void dot_q6_k(std::int64_t n, const std::uint8_t* w, std::size_t rb, cons
         isum = _mm512_add_epi32(isum, _mm512_madd_epi16(pb, sb));
       }
       // -32 * sum_g sc[g] * bsums[g]
-      __m256i s16all = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b->scales)));
-      __m256i mp = _mm256_madd_epi16(bs, s16all);
-      __m128i m4v = _mm_add_epi32(_mm256_castsi256_si128(mp), _mm256_extracti128_si256(mp, 1));
-      m4v = _mm_add_epi32(m4v, _mm_shuffle_epi32(m4v, 0x4e));
-      m4v = _mm_add_epi32(m4v, _mm_shuffle_epi32(m4v, 0xb1));
-      __m512i corr = _mm512_set1_epi32(0);
-      corr = _mm512_mask_set1_epi32(corr, 1, -32 * _mm_cvtsi128_si32(m4v));
+      const __m256i s16all = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b->scales)));
+      const __m512i corr = _mm512_mask_set1_epi32(_mm512_setzero_si512(), 1, -32 * scaled_bsums(bs, s16all));
       isum = _mm512_add_epi32(isum, corr);
       acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(xb.d * h2f(b->d)), acc[r]);
     }
   }
   for (int r = 0; r < NR; ++r) out[r] = hsum16(acc[r]);
-}
-
-// Sum over the 16 sixteen-element groups of sc[g] * bsums[g] (sc as int16 lanes).
-inline int scaled_bsums(__m256i bsums, __m256i sc16) {
-  __m256i mp = _mm256_madd_epi16(bsums, sc16);
-  __m128i m4 = _mm_add_epi32(_mm256_castsi256_si128(mp), _mm256_extracti128_si256(mp, 1));
-  m4 = _mm_add_epi32(m4, _mm_shuffle_epi32(m4, 0x4e));
-  m4 = _mm_add_epi32(m4, _mm_shuffle_epi32(m4, 0xb1));
-  return _mm_cvtsi128_si32(m4);
-}
-
-// Expands 4 int16 scales (lanes 0..3 of s) to 32 lanes, 8 each: the scale of each 16-element group
-// after vpmaddubsw (which pairs elements).
-inline __m512i expand4(__m128i s, int first) {
-  const __m512i idx = _mm512_add_epi16(
-      _mm512_set_epi16(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
-      _mm512_set1_epi16(static_cast<short>(first)));
-  return _mm512_permutexvar_epi16(idx, _mm512_castsi128_si512(s));
-}
-
-// Q5_K: Q4_K with a fifth bit per quant: bit 2j of qh[l] is element 64j + l's, bit 2j+1 is 64j+32+l's.
-template <int NR>
-inline void dot_q5_k(std::int64_t n, const std::uint8_t* w, std::size_t rb, const void* xv, float* out) {
-  const auto* x = static_cast<const BlockQ8_K*>(xv);
-  const std::int64_t nb = n / 256;
-  const __m256i lo_mask = _mm256_set1_epi8(0x0f);
-  const __m256i one = _mm256_set1_epi8(1);
-  __m512 acc[NR];
-  float accm[NR];
-  for (int r = 0; r < NR; ++r) {
-    acc[r] = _mm512_setzero_ps();
-    accm[r] = 0.0f;
-  }
-  for (std::int64_t ib = 0; ib < nb; ++ib) {
-    const BlockQ8_K& xb = x[ib];
-    const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.bsums));
-    for (int r = 0; r < NR; ++r) {
-      const auto* b = reinterpret_cast<const quant::BlockQ5_K*>(w + r * rb) + ib;
-      const ScaleMinsK4 sm = unpack_k4(b->scales);
-      const __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->qh));
-      __m512i isum = _mm512_setzero_si512();
-      for (int j = 0; j < 4; ++j) {
-        __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->qs + 32 * j));
-        __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * j), one), 4);
-        __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * j + 1), one), 4);
-        __m256i lo = _mm256_or_si256(_mm256_and_si256(q, lo_mask), h0);
-        __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), lo_mask), h1);
-        __m512i qq = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-        __m512i p16 = _mm512_maddubs_epi16(qq, _mm512_loadu_si512(xb.qs + 64 * j));
-        __m512i s16 = _mm512_inserti64x4(_mm512_set1_epi16(static_cast<short>(sm.sc(2 * j))),
-                                         _mm256_set1_epi16(static_cast<short>(sm.sc(2 * j + 1))), 1);
-        isum = _mm512_add_epi32(isum, _mm512_madd_epi16(p16, s16));
-      }
-      const int msum = scaled_bsums(bs, sm.mins_x2());
-      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(xb.d * h2f(b->d)), acc[r]);
-      accm[r] += xb.d * h2f(b->dmin) * static_cast<float>(msum);
-    }
-  }
-  for (int r = 0; r < NR; ++r) out[r] = hsum16(acc[r]) - accm[r];
 }
 
 // Q3_K and Q2_K: 2-bit codes at shift 2j of qs[32 h + l] give element 128 h + 32 j + l; 16 groups of
@@ -545,284 +517,8 @@ inline void dot_q2_k(std::int64_t n, const std::uint8_t* w, std::size_t rb, cons
   dot_q23_k<NR, false>(n, w, rb, xv, out);
 }
 
-// ---- prefill GEMM micro-kernels: NR weight rows x NT tokens per tile -----------------------------
-// Float weights: NR*NT zmm accumulators over the whole row, reduced once at the end (16 FMAs per
-// 4 weight loads + 4 activation loads, against 4 per 5 in the row kernel).
-template <int Kind>
-inline __m512 load_w16(const std::uint8_t* p, std::int64_t i, __mmask16 m) {
-  if constexpr (Kind == 0) return _mm512_maskz_loadu_ps(m, reinterpret_cast<const float*>(p) + i);
-  else if constexpr (Kind == 1) return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p + 2 * i));
-  else return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p + 2 * i)), 16));
-}
-
-template <int NR, int NT, int Kind>  // Kind: 0 f32, 1 f16, 2 bf16
-void tile_float(std::int64_t n, const std::uint8_t* w, std::size_t rb, const std::uint8_t* x, std::size_t xs,
-                float* y, std::int64_t ldy) {
-  static_assert(NR == 4 && NT == 4, "the accumulators are spelled out for 4 x 4");
-  // Sixteen named accumulators: an array of __m512 indexed in loops is kept on the stack by GCC 12.
-  __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00;
-  __m512 a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00;
-  const float* x0 = reinterpret_cast<const float*>(x);
-  const float* x1 = reinterpret_cast<const float*>(x + xs);
-  const float* x2 = reinterpret_cast<const float*>(x + 2 * xs);
-  const float* x3 = reinterpret_cast<const float*>(x + 3 * xs);
-  for (std::int64_t i = 0; i < n; i += 16) {
-    const __mmask16 m = n - i >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (n - i)) - 1);
-    const __m512 w0 = load_w16<Kind>(w, i, m), w1 = load_w16<Kind>(w + rb, i, m);
-    const __m512 w2 = load_w16<Kind>(w + 2 * rb, i, m), w3 = load_w16<Kind>(w + 3 * rb, i, m);
-    __m512 xv = _mm512_maskz_loadu_ps(m, x0 + i);
-    a00 = _mm512_fmadd_ps(w0, xv, a00), a10 = _mm512_fmadd_ps(w1, xv, a10);
-    a20 = _mm512_fmadd_ps(w2, xv, a20), a30 = _mm512_fmadd_ps(w3, xv, a30);
-    xv = _mm512_maskz_loadu_ps(m, x1 + i);
-    a01 = _mm512_fmadd_ps(w0, xv, a01), a11 = _mm512_fmadd_ps(w1, xv, a11);
-    a21 = _mm512_fmadd_ps(w2, xv, a21), a31 = _mm512_fmadd_ps(w3, xv, a31);
-    xv = _mm512_maskz_loadu_ps(m, x2 + i);
-    a02 = _mm512_fmadd_ps(w0, xv, a02), a12 = _mm512_fmadd_ps(w1, xv, a12);
-    a22 = _mm512_fmadd_ps(w2, xv, a22), a32 = _mm512_fmadd_ps(w3, xv, a32);
-    xv = _mm512_maskz_loadu_ps(m, x3 + i);
-    a03 = _mm512_fmadd_ps(w0, xv, a03), a13 = _mm512_fmadd_ps(w1, xv, a13);
-    a23 = _mm512_fmadd_ps(w2, xv, a23), a33 = _mm512_fmadd_ps(w3, xv, a33);
-  }
-  const __m512 acc[4][4] = {{a00, a01, a02, a03}, {a10, a11, a12, a13}, {a20, a21, a22, a23}, {a30, a31, a32, a33}};
-  for (int t = 0; t < NT; ++t)
-    for (int r = 0; r < NR; ++r) y[t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);
-}
-
-// Sums of 8 int32 vectors: lane k of the result = horizontal sum of v[k].
-inline __m256i reduce8(const __m256i* v) {
-  const __m256i h01 = _mm256_hadd_epi32(v[0], v[1]), h23 = _mm256_hadd_epi32(v[2], v[3]);
-  const __m256i h45 = _mm256_hadd_epi32(v[4], v[5]), h67 = _mm256_hadd_epi32(v[6], v[7]);
-  const __m256i a = _mm256_hadd_epi32(h01, h23), b = _mm256_hadd_epi32(h45, h67);
-  return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
-}
-
-// Q8_0 / Q4_0 weights x Q8_0 activations, 4 rows x NT tokens (NT = 2 or 4, pairs ordered
-// (r0,t0) (r1,t0) .. (r3,t0) (r0,t1) ..): per 32-element block, the NR*NT int32 dots are reduced
-// together to one lane per pair and scaled by dw[r] * dx[t] in one FMA per 8 pairs.
-// Q8_0: w signed, x made unsigned by x ^ 0x80 (x + 128), the 128 * sum(w) excess seeds the accumulator.
-// Q4_0: w nibbles already unsigned; the -8 * sum(x) term seeds the accumulator.
-template <int NT, bool Q4>
-void tile_q8(std::int64_t n, const std::uint8_t* w, std::size_t rb, const std::uint8_t* x, std::size_t xs, float* y,
-             std::int64_t ldy) {
-  constexpr int NR = 4;
-  constexpr int NV = NR * NT / 8;  // result vectors of 8 pairs
-  const std::int64_t nb = n / 32;
-  __m256 acc[NV];
-  for (int v = 0; v < NV; ++v) acc[v] = _mm256_setzero_ps();
-  const __m256i k80 = _mm256_set1_epi8(static_cast<char>(0x80));
-  const __m256i k08 = _mm256_set1_epi8(8);
-  const __m256i lo_mask = _mm256_set1_epi8(0x0f);
-  const std::size_t wblk = Q4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0);
-  for (std::int64_t ib = 0; ib < nb; ++ib) {
-    __m256i wq[NR], seed_r[NR];
-    // fp16 scales gathered in registers (a store + vector reload would stall store forwarding)
-    std::uint64_t dwbits = 0;
-    for (int r = 0; r < NR; ++r) {
-      const std::uint8_t* blk = w + r * rb + ib * wblk;
-      std::uint16_t h;
-      std::memcpy(&h, blk, 2);
-      dwbits |= static_cast<std::uint64_t>(h) << (16 * r);
-      if constexpr (Q4) {
-        __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
-        wq[r] = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), lo_mask);
-      } else {
-        wq[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
-        seed_r[r] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), k80, wq[r]));
-      }
-    }
-    __m256i xq[NT], seed_t[NT];
-    std::uint64_t dxbits = 0;
-    for (int t = 0; t < NT; ++t) {
-      const auto* xb = reinterpret_cast<const BlockQ8_0*>(x + t * xs) + ib;
-      dxbits |= static_cast<std::uint64_t>(xb->d) << (16 * t);
-      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb->qs));
-      if constexpr (Q4) {
-        xq[t] = q;
-        seed_t[t] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), k08, q));
-      } else {
-        xq[t] = _mm256_xor_si256(q, k80);
-      }
-    }
-    __m256i d[NR * NT];
-    for (int t = 0; t < NT; ++t)
-      for (int r = 0; r < NR; ++r) {
-        if constexpr (Q4) d[t * NR + r] = _mm256_dpbusd_epi32(seed_t[t], wq[r], xq[t]);
-        else d[t * NR + r] = _mm256_dpbusd_epi32(seed_r[r], xq[t], wq[r]);
-      }
-    const __m128 dw = _mm_cvtph_ps(_mm_cvtsi64_si128(static_cast<long long>(dwbits)));  // lanes 0..3
-    const __m128 dx = _mm_cvtph_ps(_mm_cvtsi64_si128(static_cast<long long>(dxbits)));  // lanes 0..NT-1
-    const __m256 dw2 = _mm256_set_m128(dw, dw);
-    for (int v = 0; v < NV; ++v) {
-      const __m256i s = reduce8(d + 8 * v);
-      // tokens 2v (low half) and 2v+1 (high half)
-      const __m256 dxv = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(dx), _mm256_set_epi32(2 * v + 1, 2 * v + 1, 2 * v + 1, 2 * v + 1, 2 * v, 2 * v, 2 * v, 2 * v));
-      acc[v] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw2, dxv), acc[v]);
-    }
-  }
-  for (int v = 0; v < NV; ++v) {
-    _mm_storeu_ps(y + (2 * v) * ldy, _mm256_castps256_ps128(acc[v]));
-    _mm_storeu_ps(y + (2 * v + 1) * ldy, _mm256_extractf128_ps(acc[v], 1));
-  }
-}
-
-// ---- Q4_K prefill: 4 rows x 4 tokens --------------------------------------------------------------
-// Each row's nibbles and scales are unpacked once per super-block and used for all 4 tokens (the row
-// kernel unpacks them again for every token); the activation chunks are loaded once per tile.
-template <int NR, int NT>
-void tile_q4_k(std::int64_t n, const std::uint8_t* w, std::size_t rb, const std::uint8_t* x, std::size_t xs, float* y,
-               std::int64_t ldy) {
-  static_assert(NR == 4 && NT == 4);
-  const std::int64_t nb = n / 256;
-  const __m512i lo_mask = _mm512_set1_epi8(0x0f);
-  __m512 acc[NR][NT];
-  float accm[NR][NT];
-#pragma GCC unroll 4
-  for (int r = 0; r < NR; ++r)
-#pragma GCC unroll 4
-    for (int t = 0; t < NT; ++t) acc[r][t] = _mm512_setzero_ps(), accm[r][t] = 0.0f;
-  for (std::int64_t ib = 0; ib < nb; ++ib) {
-#pragma GCC unroll 4
-    for (int r = 0; r < NR; ++r) {
-      const auto* b = reinterpret_cast<const BlockQ4_K*>(w + r * rb) + ib;
-      const ScaleMinsK4 sm = unpack_k4(b->scales);
-      __m512i qq[4], s16[4];
-#pragma GCC unroll 4
-      for (int j = 0; j < 4; ++j) {
-        const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->qs + 32 * j));
-        qq[j] = _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1), lo_mask);
-        s16[j] = _mm512_inserti64x4(_mm512_set1_epi16(static_cast<short>(sm.sc(2 * j))),
-                                    _mm256_set1_epi16(static_cast<short>(sm.sc(2 * j + 1))), 1);
-      }
-      const __m256i mins = sm.mins_x2();
-      const float d = h2f(b->d), dmin = h2f(b->dmin);
-#pragma GCC unroll 4
-      for (int t = 0; t < NT; ++t) {
-        const BlockQ8_K& xb = reinterpret_cast<const BlockQ8_K*>(x + t * xs)[ib];
-        __m512i isum = _mm512_madd_epi16(_mm512_maddubs_epi16(qq[0], _mm512_loadu_si512(xb.qs)), s16[0]);
-#pragma GCC unroll 3
-        for (int j = 1; j < 4; ++j)
-          isum = _mm512_add_epi32(isum, _mm512_madd_epi16(_mm512_maddubs_epi16(qq[j], _mm512_loadu_si512(xb.qs + 64 * j)), s16[j]));
-        const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.bsums));
-        acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(xb.d * d), acc[r][t]);
-        accm[r][t] += xb.d * dmin * static_cast<float>(scaled_bsums(bs, mins));
-      }
-    }
-  }
-#pragma GCC unroll 4
-  for (int t = 0; t < NT; ++t)
-#pragma GCC unroll 4
-    for (int r = 0; r < NR; ++r) y[t * ldy + r] = hsum16(acc[r][t]) - accm[r][t];
-}
-
-// ---- Q8_0 / Q4_0 prefill: 4 rows x 8 tokens, one 128-bit lane per weight row ---------------------
-// A block's 32 weights of 4 rows are laid out as 4 x 16 bytes per zmm (low half of every row in one
-// register, high half in another), and each token's 16 activation bytes are broadcast to all four
-// lanes, so one vpdpbusd does 64 multiply-adds for 4 rows at once and a 6-instruction transpose-add
-// turns 4 tokens' results into 16 (row, token) sums that are scaled by dw[row] * dx[token] in one FMA.
-// Activation-side values shared by every row tile (dx as floats, x^0x80 for Q8_0, -8*sum(x) for
-// Q4_0) are prepared once per token chunk.
-struct Q8Prep {
-  std::vector<float> dx;            // [nb][n_chunk]
-  std::vector<std::uint8_t> xu;     // [n_chunk][nb][32]   Q8_0 weights: x + 128 as unsigned bytes
-  std::vector<std::int32_t> seedx;  // [n_chunk][nb][4]    Q4_0 weights: {-8 * sum(x), 0, 0, 0}
-};
-
-template <bool Q4>
-void prep_q8(const std::uint8_t* x, std::size_t xs, std::int64_t nt, std::int64_t nb, Q8Prep& p) {
-  p.dx.resize(static_cast<std::size_t>(nb * nt));
-  if constexpr (Q4) p.seedx.assign(static_cast<std::size_t>(nt * nb * 4), 0);
-  else p.xu.resize(static_cast<std::size_t>(nt * nb * 32));
-  for (std::int64_t t = 0; t < nt; ++t) {
-    const auto* xb = reinterpret_cast<const BlockQ8_0*>(x + t * xs);
-    for (std::int64_t ib = 0; ib < nb; ++ib) {
-      p.dx[static_cast<std::size_t>(ib * nt + t)] = h2f(xb[ib].d);
-      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb[ib].qs));
-      if constexpr (Q4) {
-        const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(8), q);
-        p.seedx[static_cast<std::size_t>((t * nb + ib) * 4)] = -hsum8i_512(s);
-      } else {
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(p.xu.data() + (t * nb + ib) * 32),
-                            _mm256_xor_si256(q, _mm256_set1_epi8(static_cast<char>(0x80))));
-      }
-    }
-  }
-}
-
-// (row, token) sums of 4 tokens' dot vectors: lane 4 r + t of the result = sum of lane r of d[t].
-inline __m512i transpose_add4(__m512i d0, __m512i d1, __m512i d2, __m512i d3) {
-  const __m512i t0 = _mm512_add_epi32(_mm512_unpacklo_epi32(d0, d1), _mm512_unpackhi_epi32(d0, d1));
-  const __m512i t1 = _mm512_add_epi32(_mm512_unpacklo_epi32(d2, d3), _mm512_unpackhi_epi32(d2, d3));
-  return _mm512_add_epi32(_mm512_unpacklo_epi64(t0, t1), _mm512_unpackhi_epi64(t0, t1));
-}
-
-template <bool Q4>
-void tile_q8_lanes(std::int64_t nb, const std::uint8_t* w, std::size_t rb, const std::uint8_t* x, std::size_t xs,
-                   const Q8Prep& p, std::int64_t t_off, std::int64_t nt_chunk, float* y, std::int64_t ldy) {
-  constexpr int NT = 8;
-  const __m512i k80 = _mm512_set1_epi8(static_cast<char>(0x80));
-  const __m512i lo_mask = _mm512_set1_epi8(0x0f);
-  const __m512i row_of_lane = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
-  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-  const std::size_t wblk = Q4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0);
-  for (std::int64_t ib = 0; ib < nb; ++ib) {
-    const std::uint8_t* b0 = w + ib * wblk;
-    __m512i wlo, whi, seedw = _mm512_setzero_si512();
-    if constexpr (Q4) {
-      __m512i q = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b0 + 2)));
-      q = _mm512_inserti32x4(q, _mm_loadu_si128(reinterpret_cast<const __m128i*>(b0 + rb + 2)), 1);
-      q = _mm512_inserti32x4(q, _mm_loadu_si128(reinterpret_cast<const __m128i*>(b0 + 2 * rb + 2)), 2);
-      q = _mm512_inserti32x4(q, _mm_loadu_si128(reinterpret_cast<const __m128i*>(b0 + 3 * rb + 2)), 3);
-      wlo = _mm512_and_si512(q, lo_mask);
-      whi = _mm512_and_si512(_mm512_srli_epi16(q, 4), lo_mask);
-    } else {
-      const __m512i za = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0 + 2))),
-                                            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0 + rb + 2)), 1);
-      const __m512i zb = _mm512_inserti64x4(
-          _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0 + 2 * rb + 2))),
-          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0 + 3 * rb + 2)), 1);
-      wlo = _mm512_shuffle_i64x2(za, zb, 0x88);  // r0 lo, r1 lo, r2 lo, r3 lo
-      whi = _mm512_shuffle_i64x2(za, zb, 0xdd);  // r0 hi, r1 hi, r2 hi, r3 hi
-      seedw = _mm512_sub_epi32(_mm512_setzero_si512(),
-                               _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), k80, wlo), k80, whi));
-    }
-    std::uint64_t dwbits = 0;
-    for (int r = 0; r < 4; ++r) {
-      std::uint16_t h;
-      std::memcpy(&h, b0 + r * rb, 2);
-      dwbits |= static_cast<std::uint64_t>(h) << (16 * r);
-    }
-    const __m512 dwv = _mm512_permutexvar_ps(
-        row_of_lane, _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi64_si128(static_cast<long long>(dwbits)))));
-    __m512i d[NT];
-    for (int t = 0; t < NT; ++t) {
-      const std::int64_t tt = t_off + t;
-      if constexpr (Q4) {
-        const auto* xb = reinterpret_cast<const BlockQ8_0*>(x + t * xs) + ib;
-        const __m512i xlo = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xb->qs)));
-        const __m512i xhi = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xb->qs + 16)));
-        const __m512i sd = _mm512_broadcast_i32x4(
-            _mm_loadu_si128(reinterpret_cast<const __m128i*>(p.seedx.data() + (tt * nb + ib) * 4)));
-        d[t] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(sd, wlo, xlo), whi, xhi);
-      } else {
-        const std::uint8_t* xu = p.xu.data() + (tt * nb + ib) * 32;
-        const __m512i xlo = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xu)));
-        const __m512i xhi = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xu + 16)));
-        d[t] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(seedw, xlo, wlo), xhi, whi);
-      }
-    }
-    const float* dx = p.dx.data() + ib * nt_chunk + t_off;
-    const __m512 s0 = _mm512_mul_ps(dwv, _mm512_broadcast_f32x4(_mm_loadu_ps(dx)));
-    const __m512 s1 = _mm512_mul_ps(dwv, _mm512_broadcast_f32x4(_mm_loadu_ps(dx + 4)));
-    acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(transpose_add4(d[0], d[1], d[2], d[3])), s0, acc0);
-    acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(transpose_add4(d[4], d[5], d[6], d[7])), s1, acc1);
-  }
-  alignas(64) float out[32];
-  _mm512_store_ps(out, acc0);
-  _mm512_store_ps(out + 16, acc1);
-  for (int h = 0; h < 2; ++h)
-    for (int r = 0; r < 4; ++r)
-      for (int t = 0; t < 4; ++t) y[(4 * h + t) * ldy + r] = out[16 * h + 4 * r + t];
-}
+// ---- prefill GEMM micro-kernels (tiles of rows x tokens): split out for length ------------------
+#include "avx512_prefill.inc"  // NOLINT(build/include): part of this translation unit
 
 // ---- Q4_0 decode: one row, two blocks per vpdpbusd --------------------------------------------
 // Rows are still read one at a time, front to back (the fastest order, see kRows), but two blocks
