@@ -7,6 +7,7 @@
 // exactly the product of the two decoded operands up to float summation error.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -105,7 +106,9 @@ TEST(IsaTables, MatchDequantizedProductsForEveryOverriddenType) {
       std::vector<std::int64_t> sizes = bs == 1 ? std::vector<std::int64_t>{1, 15, 16, 17, 64, 100, 771}
                                                : std::vector<std::int64_t>{bs, 2 * bs, 3 * bs, 768 / bs * bs};
       for (std::int64_t n : sizes) {
-        const std::int64_t rows = 11, n_tok = 19;  // 2 row tiles + tail; 8-token lane tiles, 4-token tiles and tails
+        // rows [1, 37): two 16-row GEMM panels + a 4-row tile; 19 tokens: 8-token tiles and tails, and
+        // the 16-token minimum of the panel GEMM reached.
+        const std::int64_t rows = 37, n_tok = 19;
         auto w = make_rows(type, n, rows, rng);
         const std::size_t rb = w.size() / rows;
         std::vector<float> wd(static_cast<std::size_t>(n * rows));
@@ -136,7 +139,7 @@ TEST(IsaTables, MatchDequantizedProductsForEveryOverriddenType) {
                   << t->isa_name << " " << type_name(type) << " n=" << n << " row=" << row << " tok=" << it;
               EXPECT_EQ(std::memcmp(&got, &dot, 4), 0) << "matvec vs vec_dot " << type_name(type) << " n=" << n;
               // The prefill tiles may sum in another order than the row kernel: same value within rounding.
-              EXPECT_NEAR(y[it * rows + row], want, 1e-5 * mag + 1e-6) << "matmul " << type_name(type) << " n=" << n;
+              EXPECT_NEAR(y[it * rows + row], want, 1e-5 * mag + 1e-6) << "matmul " << t->isa_name << " " << type_name(type) << " n=" << n << " row=" << row << " tok=" << it;
               ++checked;
             }
             EXPECT_TRUE(std::isnan(yv[0])) << "row 0 is outside [r0, r1) and must not be written";
@@ -231,6 +234,66 @@ TEST(IsaTables, SoftmaxAndAttentionMatchRefOverManyShapes) {
 
 namespace g2c::kernels {
 namespace {
+
+TEST(IsaTables, AttendMultiMatchesPerQueryRefAttend) {
+  // Every ISA table's multi-query attention against its own attend per query (bit for bit) and ref
+  // attend (float rounding): 1..40 queries (lane tails of
+  // the 16-query vectors and 4-query tiles), GQA groups, unsorted lengths with block tails, head sizes
+  // with chunk tails and the fallbacks (> 256), odd Q/out/cache strides; rows at and beyond the largest
+  // length hold NaN.
+  auto tables = isa_tables();
+  if (tables.empty()) GTEST_SKIP();
+  std::mt19937 rng(31);
+  std::normal_distribution<float> nd(0.0f, 1.5f);
+  const KernelTable& r = ref_table();
+  for (const KernelTable* t : tables) {
+    for (int ki : {0, 1}) {
+      for (std::int64_t hd : {8, 64, 72, 128, 256, 320}) {
+        for (std::int64_t n_rep : {1, 2, 8}) {
+          for (std::int64_t n_tok = 1; n_tok <= 40; n_tok += (hd == 64 ? 1 : 7)) {
+            if (n_tok * n_rep > 80) continue;
+            std::vector<std::int32_t> n_kv(static_cast<std::size_t>(n_tok));
+            const std::int32_t base = static_cast<std::int32_t>(rng() % 200);
+            for (std::int64_t it = 0; it < n_tok; ++it)
+              n_kv[it] = it % 5 == 3 ? 1 + static_cast<std::int32_t>(rng() % 70) : base + 1 + static_cast<std::int32_t>(it);
+            const std::int32_t max_kv = *std::max_element(n_kv.begin(), n_kv.end());
+            const std::int64_t rows = max_kv + 3;
+            const std::size_t elem = ki ? 2 : 4, row = static_cast<std::size_t>(hd) * elem * 2 + 6;
+            std::vector<std::uint8_t> kc(row * rows), vc(row * rows);
+            std::vector<float> src(hd);
+            for (std::int64_t j = 0; j < rows; ++j) {
+              for (auto& x : src) x = j < max_kv ? nd(rng) : NAN;
+              r.kv_store[ki](src.data(), kc.data() + j * row, hd);
+              for (auto& x : src) x = j < max_kv ? nd(rng) : NAN;
+              r.kv_store[ki](src.data(), vc.data() + j * row, hd);
+            }
+            const std::int64_t q_stride = n_rep * hd + 11, out_stride = n_rep * hd + 1;
+            std::vector<float> q(n_tok * q_stride), out(n_tok * out_stride, -5.0f), want(hd), own(hd), s1(max_kv);
+            for (auto& x : q) x = nd(rng);
+            std::vector<float> scratch(attend_multi_scratch(n_tok * n_rep, hd, max_kv));
+            t->attend_multi[ki](q.data(), q_stride, kc.data(), vc.data(), row, n_kv.data(), n_tok, n_rep, hd, 0.1f,
+                                scratch.data(), out.data(), out_stride);
+            for (std::int64_t it = 0; it < n_tok; ++it) {
+              for (std::int64_t h = 0; h < n_rep; ++h) {
+                const float* qi = q.data() + it * q_stride + h * hd;
+                r.attend[ki](qi, kc.data(), vc.data(), row, n_kv[it], hd, 0.1f, s1.data(), want.data());
+                t->attend[ki](qi, kc.data(), vc.data(), row, n_kv[it], hd, 0.1f, s1.data(), own.data());
+                ASSERT_EQ(std::memcmp(out.data() + it * out_stride + h * hd, own.data(), hd * sizeof(float)), 0)
+                    << t->isa_name << ": attend_multi differs from attend: kv " << ki << " hd " << hd << " n_rep "
+                    << n_rep << " n_tok " << n_tok << " tok " << it << " n_kv " << n_kv[it] << " head " << h;
+                for (std::int64_t d = 0; d < hd; ++d)
+                  ASSERT_NEAR(out[it * out_stride + h * hd + d], want[d], 1e-5 * (1 + std::fabs(want[d])))
+                      << t->isa_name << " kv " << ki << " hd " << hd << " n_rep " << n_rep << " n_tok " << n_tok
+                      << " tok " << it << " n_kv " << n_kv[it] << " head " << h << " d " << d;
+              }
+              ASSERT_EQ(out[it * out_stride + n_rep * hd], -5.0f) << "gap written";
+            }
+          }
+        }
+      }
+    }
+  }
+}
 
 TEST(IsaTables, ActivationQuantizersAreByteIdenticalToQuant) {
   // from_float must produce exactly quant::quantize_row's bytes (halfway cases included).

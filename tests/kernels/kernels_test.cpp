@@ -3,6 +3,7 @@
 // kernels against their formulas evaluated in double.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -156,6 +157,8 @@ TEST(KernelTable, ProcessTableIsComplete) {
   EXPECT_NE(k.rmsnorm, nullptr);
   EXPECT_NE(k.attend[0], nullptr);
   EXPECT_NE(k.attend[1], nullptr);
+  EXPECT_NE(k.attend_multi[0], nullptr);
+  EXPECT_NE(k.attend_multi[1], nullptr);
 }
 
 TEST(Elementwise, RmsNormAndLayerNorm) {
@@ -316,6 +319,127 @@ TEST(Elementwise, AttentionOverF32AndF16Cache) {
           EXPECT_NEAR(out[d], o, 1e-5) << type_name(kt) << " head " << h << " d " << d;
         }
       }
+    }
+  }
+}
+
+// attend_multi of `t` against `t.attend` called once per query (bit for bit: the contract) and
+// against ref attend (float rounding): n_tok tokens x n_rep heads of one KV head, Q and out rows with
+// strides != head_dim (gaps must stay untouched), an odd cache row stride, and a guard after the
+// scratch the contract promises. Cache rows from the largest n_kv on hold NaN (must never be read).
+void check_attend_multi(const KernelTable& t, int ki, std::int64_t hd, std::int64_t n_rep,
+                        const std::vector<std::int32_t>& n_kv, std::mt19937& rng) {
+  const std::int64_t n_tok = static_cast<std::int64_t>(n_kv.size());
+  const std::int32_t max_kv = *std::max_element(n_kv.begin(), n_kv.end());
+  const std::int64_t rows = max_kv + 9;
+  const std::size_t elem = ki ? 2 : 4, row = static_cast<std::size_t>(hd) * elem + 2 * elem + 4;
+  std::vector<std::uint8_t> kc(row * rows), vc(row * rows);
+  for (std::int64_t j = 0; j < rows; ++j) {
+    auto kf = random_floats(hd, rng), vf = random_floats(hd, rng);
+    if (j >= max_kv) std::fill(kf.begin(), kf.end(), NAN), std::fill(vf.begin(), vf.end(), NAN);
+    ref_table().kv_store[ki](kf.data(), kc.data() + j * row, hd);
+    ref_table().kv_store[ki](vf.data(), vc.data() + j * row, hd);
+  }
+  const std::int64_t q_stride = n_rep * hd + 5, out_stride = n_rep * hd + 3;
+  const auto q = random_floats(n_tok * q_stride, rng);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const std::size_t n_scratch = attend_multi_scratch(n_tok * n_rep, hd, max_kv);
+  std::vector<float> scratch(n_scratch + 16, 7.0f), out(n_tok * out_stride, -3.0f), want(hd), own(hd), s1(max_kv);
+  t.attend_multi[ki](q.data(), q_stride, kc.data(), vc.data(), row, n_kv.data(), n_tok, n_rep, hd, scale,
+                     scratch.data(), out.data(), out_stride);
+  for (std::size_t i = n_scratch; i < scratch.size(); ++i) ASSERT_EQ(scratch[i], 7.0f) << "scratch overrun";
+  for (std::int64_t it = 0; it < n_tok; ++it) {
+    for (std::int64_t h = 0; h < n_rep; ++h) {
+      const float* qi = q.data() + it * q_stride + h * hd;
+      ref_table().attend[ki](qi, kc.data(), vc.data(), row, n_kv[it], hd, scale, s1.data(), want.data());
+      t.attend[ki](qi, kc.data(), vc.data(), row, n_kv[it], hd, scale, s1.data(), own.data());
+      const float* got = out.data() + it * out_stride + h * hd;
+      ASSERT_EQ(std::memcmp(got, own.data(), hd * sizeof(float)), 0)
+          << t.isa_name << ": attend_multi differs from attend: kv " << ki << " hd " << hd << " n_rep " << n_rep
+          << " tok " << it << "/" << n_tok << " n_kv " << n_kv[it] << " head " << h;
+      for (std::int64_t d = 0; d < hd; ++d)
+        ASSERT_NEAR(got[d], want[d], 1e-5 * (1 + std::fabs(want[d])))
+            << t.isa_name << " kv " << ki << " hd " << hd << " n_rep " << n_rep << " tok " << it << "/" << n_tok
+            << " n_kv " << n_kv[it] << " head " << h << " d " << d;
+    }
+    for (std::int64_t d = n_rep * hd; d < out_stride; ++d) ASSERT_EQ(out[it * out_stride + d], -3.0f) << "gap written";
+  }
+}
+
+TEST(Elementwise, AttendMultiMatchesPerQueryAttend) {
+  std::mt19937 rng(21);
+  for (const KernelTable* tab : tables()) {
+    for (int ki : {0, 1}) {
+      for (std::int64_t hd : {64, 80, 128}) {
+        for (std::int64_t n_rep : {1, 4}) {
+          for (std::int64_t n_tok : {1, 2, 5, 17, 40}) {
+            if (n_rep * n_tok > 64) continue;
+            // causal: the last token sees `len` rows, the ones before one fewer each (at least 1)
+            for (std::int32_t len : {1, 31, 33, 100, 257}) {
+              std::vector<std::int32_t> n_kv(static_cast<std::size_t>(n_tok));
+              for (std::int64_t it = 0; it < n_tok; ++it)
+                n_kv[it] = std::max<std::int32_t>(1, len - static_cast<std::int32_t>(n_tok - 1 - it));
+              check_attend_multi(*tab, ki, hd, n_rep, n_kv, rng);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(Elementwise, AttendMultiExcludesRowsBeyondEachQuery) {
+  // Rows a query does not reach hold huge keys and values (finite, since longer queries read them):
+  // one leaked row would dominate the softmax and the output.
+  std::mt19937 rng(23);
+  for (const KernelTable* tab : tables()) {
+    for (int ki : {0, 1}) {
+      const std::int64_t hd = 64, n_tok = 24;
+      const std::size_t elem = ki ? 2 : 4, row = static_cast<std::size_t>(hd) * elem;
+      const std::int32_t short_kv = 3, long_kv = 150;
+      std::vector<std::uint8_t> kc(row * long_kv), vc(row * long_kv);
+      for (std::int64_t j = 0; j < long_kv; ++j) {
+        auto kf = random_floats(hd, rng), vf = random_floats(hd, rng);
+        if (j >= short_kv)
+          for (std::int64_t d = 0; d < hd; ++d) kf[d] = 1000.0f, vf[d] = 30000.0f;
+        tab->kv_store[ki](kf.data(), kc.data() + j * row, hd);
+        tab->kv_store[ki](vf.data(), vc.data() + j * row, hd);
+      }
+      std::vector<std::int32_t> n_kv(n_tok, short_kv);
+      n_kv[n_tok / 2] = long_kv;  // unsorted lengths, one long query in the middle
+      auto q = random_floats(n_tok * hd, rng);
+      for (auto& x : q) x = std::fabs(x);  // q . huge key > 0: a leaked row wins the softmax
+      std::vector<float> scratch(attend_multi_scratch(n_tok, hd, long_kv)), out(n_tok * hd), want(hd), s1(long_kv);
+      tab->attend_multi[ki](q.data(), hd, kc.data(), vc.data(), row, n_kv.data(), n_tok, 1, hd, 0.125f,
+                            scratch.data(), out.data(), hd);
+      for (std::int64_t it = 0; it < n_tok; ++it) {
+        tab->attend[ki](q.data() + it * hd, kc.data(), vc.data(), row, n_kv[it], hd, 0.125f, s1.data(), want.data());
+        for (std::int64_t d = 0; d < hd; ++d) {
+          if (n_kv[it] == short_kv) {
+            ASSERT_LT(std::fabs(want[d]), 10.0f);
+          }
+          ASSERT_EQ(out[it * hd + d], want[d]) << tab->isa_name << " kv " << ki << " tok " << it << " d " << d;
+        }
+      }
+    }
+  }
+}
+
+// SiLU over the whole float range, against a double-precision reference: the SIMD tables evaluate
+// exp by range reduction and a polynomial, which must hold to the last few ulp and saturate cleanly.
+TEST(Elementwise, SiluAcrossTheFloatRange) {
+  std::vector<float> x;
+  for (float v = -120.0f; v <= 120.0f; v += 0.173f) x.push_back(v);
+  for (float v : {-1e30f, -1000.0f, -88.7f, -87.3f, -1e-20f, 0.0f, 1e-20f, 88.7f, 1000.0f, 1e30f}) x.push_back(v);
+  const auto n = static_cast<std::int64_t>(x.size());
+  for (const KernelTable* tab : tables()) {
+    std::vector<float> s(x.size());
+    tab->silu(x.data(), s.data(), n);
+    for (std::int64_t i = 0; i < n; ++i) {
+      const double want = x[i] / (1.0 + std::exp(-static_cast<double>(x[i])));
+      ASSERT_FALSE(std::isnan(s[i])) << tab->isa_name << " x=" << x[i];
+      // below ~1e-30 the float quotient over- or underflows (x / e^-x with e^-x past FLT_MAX): ~0 is right
+      EXPECT_NEAR(s[i], want, 4e-7 * std::fabs(want) + 1e-30) << tab->isa_name << " x=" << x[i];
     }
   }
 }

@@ -70,18 +70,39 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
   while (pending_.load(std::memory_order_acquire) != 0) cpu_relax();
 }
 
-void ThreadPool::parallel_for(std::int64_t n, const std::function<void(std::int64_t, std::int64_t)>& fn) {
+void ThreadPool::parallel_for(std::int64_t n, const std::function<void(std::int64_t, std::int64_t)>& fn,
+                              std::int64_t grain) {
   if (n <= 0) return;
-  const int nth = static_cast<int>(std::min<std::int64_t>(n_threads_, n));
+  grain = std::max<std::int64_t>(1, grain);
+  const std::int64_t n_blocks = (n + grain - 1) / grain;
+  const int nth = static_cast<int>(std::min<std::int64_t>(n_threads_, n_blocks));
   if (nth == 1) {
     fn(0, n);
     return;
   }
   run([&](int ith, int) {
     if (ith >= nth) return;
-    const std::int64_t b = n * ith / nth;
-    const std::int64_t e = n * (ith + 1) / nth;
+    const std::int64_t b = std::min(n, n_blocks * ith / nth * grain);
+    const std::int64_t e = std::min(n, n_blocks * (ith + 1) / nth * grain);
     if (b < e) fn(b, e);
+  });
+}
+
+void ThreadPool::parallel_for_dynamic(std::int64_t n, std::int64_t chunk,
+                                      const std::function<void(std::int64_t, std::int64_t)>& fn) {
+  if (n <= 0) return;
+  chunk = std::max<std::int64_t>(1, chunk);
+  if (n_threads_ == 1 || n <= chunk) {
+    fn(0, n);
+    return;
+  }
+  std::atomic<std::int64_t> next{0};
+  run([&](int, int) {
+    for (;;) {
+      const std::int64_t b = next.fetch_add(chunk, std::memory_order_relaxed);
+      if (b >= n) return;
+      fn(b, std::min(n, b + chunk));
+    }
   });
 }
 

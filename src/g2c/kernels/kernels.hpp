@@ -35,6 +35,11 @@ using MatvecFn = void (*)(std::int64_t n, const void* w, std::size_t row_bytes, 
 using MatmulFn = void (*)(std::int64_t n, const void* w, std::size_t row_bytes, const void* x,
                           std::size_t x_stride, std::int64_t n_tok, float* y, std::int64_t ldy,
                           std::int64_t r0, std::int64_t r1);
+// See KernelTable::attend_multi.
+using AttendMultiFn = void (*)(const float* q, std::int64_t q_stride, const void* k, const void* v,
+                               std::size_t row_stride, const std::int32_t* n_kv, std::int64_t n_tok,
+                               std::int64_t n_rep, std::int64_t head_dim, float scale, float* scratch, float* out,
+                               std::int64_t out_stride);
 
 struct TypeKernels {
   GgmlType act_type = GgmlType::F32;  // what activations are converted to before the dot
@@ -80,9 +85,23 @@ struct KernelTable {
                       std::int64_t n_kv, std::int64_t head_dim, float scale, float* scratch, float* out),
              2>
       attend{};
+  // Attention of n_tok x n_rep queries that share one KV head of one sequence (prefill: consecutive
+  // tokens of a head; GQA: the n_rep query heads of a group, adjacent in a Q row). Query (t, h) is
+  // q + t * q_stride + h * head_dim, attends over rows [0, n_kv[t]) (n_kv [n_tok], each >= 1, any
+  // order) and writes out + t * out_stride + h * head_dim (strides in floats; k, v, row_stride as for
+  // attend). Rows from n_kv[t] up to the largest n_kv may be read but add exactly nothing to query t
+  // as long as they are finite; rows beyond the largest n_kv are never read. scratch: at least
+  // attend_multi_scratch(n_tok * n_rep, head_dim, largest n_kv) floats (it grows with n_kv: the
+  // scores of all queries are kept). Every table returns, for each query, exactly what its own
+  // `attend` returns (ref runs it per query; avx512 reuses each K/V row across the queries in the
+  // same order of operations), so results never depend on how queries are grouped into calls.
+  std::array<AttendMultiFn, 2> attend_multi{};
 };
 
-// Index into KernelTable::kv_store / attend.
+// Floats of scratch that attend_multi needs on every table for n_q = n_tok * n_rep queries.
+std::size_t attend_multi_scratch(std::int64_t n_q, std::int64_t head_dim, std::int64_t n_kv_max);
+
+// Index into KernelTable::kv_store / attend / attend_multi.
 inline int kv_index(GgmlType t) { return t == GgmlType::F16 ? 1 : 0; }
 
 // The table of this process, chosen on first call: G2C_ISA=ref|avx2|avx512 forces one (an unknown

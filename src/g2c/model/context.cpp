@@ -4,9 +4,12 @@
 // A batch is cut into passes of at most n_batch tokens. In each pass, for every layer: norm, Q/K/V
 // projections for all tokens (one weight read per pass: matmul; a single token uses matvec), RoPE,
 // K/V rows stored into each token's own sequence cache, then causal attention of every (token, head)
-// over its sequence's cache rows 0..pos, output projection, FFN. Only tokens that asked for logits go
-// through the output norm and the vocabulary projection.
+// over its sequence's cache rows 0..pos (runs of consecutive tokens share each K/V row read:
+// attend_multi), output projection, FFN. Only tokens that asked for logits go through the output
+// norm and the vocabulary projection.
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 
@@ -50,7 +53,11 @@ struct Context::State {
   AlignedBuffer<float> out_h;    // [n_ub][n_embd]        normed final hidden of output tokens
   AlignedBuffer<std::uint8_t> act;  // [n_ub][act row]    activations converted to a kernel's act_type
   AlignedBuffer<float> rope_cs;  // [n_ub][n_rot]         (cos, sin) per rotated pair per token
-  AlignedBuffer<float> scores;   // [n_threads][n_ctx]    attention scores of one (token, head)
+  AlignedBuffer<float> scores;   // [n_threads][att_scratch] attend_multi scratch of one work item
+  std::size_t att_scratch = 0;   // floats of scratch per thread: attend_multi_scratch(att_tok * group, head_dim, n_ctx)
+  std::int64_t att_tok = 0;      // tokens per attention work item (chunk of a run)
+  std::vector<std::int32_t> att_kv;                    // [n_ub] rows each token attends over: pos + 1
+  std::vector<std::array<std::int64_t, 2>> att_chunks;  // [<= n_ub] (first token, n_tok) of each work chunk
 
   std::vector<float> logits;     // [n_outputs][n_vocab]  grown to the largest request
   std::vector<float> hidden;     // [n_outputs][n_embd]   when ContextOptions::embeddings
@@ -58,10 +65,21 @@ struct Context::State {
 
 namespace {
 
+// Batched products split rows between threads on multiples of 16: the ISA tables' prefill GEMM works
+// on 16-row panels, and a fixed boundary keeps each row on the same kernel whatever the thread count.
+constexpr std::int64_t kMatmulGrain = 16;
+
+// Queries per attention work item: a chunk of consecutive tokens of one sequence times the query heads
+// of one KV head (GQA group). Each K/V row is read and converted once per item instead of once per
+// query; 32 queries fill two 16-lane vectors of the AVX-512 kernel and still leave 16 items per head
+// for the threads on a 512-token prefill.
+constexpr std::int64_t kAttnQueries = 32;
+
 std::size_t act_row_capacity(const HParams& hp) {
-  // Any act type is at most 4 bytes per element plus block headers; 8 per element is ample.
+  // Room for three converted copies of a row (project_all converts once per activation type): the
+  // integer activation types take at most 292/256 bytes per element (Q8_K), F32 is never converted.
   const std::int64_t n = std::max({hp.n_embd, hp.n_ff, hp.n_embd_q()});
-  return static_cast<std::size_t>(n) * 8 + 64;
+  return 3 * (static_cast<std::size_t>(n) * 2 + 64);
 }
 
 }  // namespace
@@ -106,7 +124,12 @@ Context::Context(const Model& model, const ContextOptions& opts) : model_(model)
   s.out_h.reset(n_ub * hp.n_embd);
   s.act.reset(n_ub * act_row_capacity(hp));
   s.rope_cs.reset(n_ub * std::max<std::int64_t>(hp.n_rot, 2));
-  s.scores.reset(static_cast<std::size_t>(s.pool.size()) * static_cast<std::size_t>(opts_.n_ctx));
+  const std::int64_t group = hp.n_head / hp.n_head_kv;
+  s.att_tok = std::max<std::int64_t>(1, kAttnQueries / group);
+  s.att_scratch = kernels::attend_multi_scratch(s.att_tok * group, hp.head_dim, opts_.n_ctx);
+  s.scores.reset(static_cast<std::size_t>(s.pool.size()) * s.att_scratch);
+  s.att_kv.resize(n_ub);
+  s.att_chunks.reserve(n_ub);
   s.logits.reserve(static_cast<std::size_t>(opts_.n_seq * hp.n_vocab));
 
   log_info("context: n_ctx {} x {} sequence(s), KV cache {} = {:.2f} MiB (2*n_ctx*n_layer*n_head_kv*head_dim*bytes), "
@@ -224,27 +247,73 @@ void Context::run(std::span<const BatchToken> batch, std::span<const std::int32_
   const kernels::RopeMode rope_mode =
       hp.rope_type == RopeType::kNeox ? kernels::RopeMode::kNeox : kernels::RopeMode::kNorm;
 
-  // y [n][W.n_out] = x [n][W.n_in] . W^T, rows split across the pool. One token: the decode kernel
-  // (matvec); several: the prefill kernel (matmul, each weight block read once per tile of tokens).
-  auto project = [&](const WeightTensor& W, const float* x, std::int64_t n, float* y) {
-    const kernels::TypeKernels& tk = k.types[static_cast<std::size_t>(W.type)];
-    const void* xin = x;
-    std::size_t x_stride = static_cast<std::size_t>(W.n_in) * sizeof(float);
-    if (tk.from_float) {
-      x_stride = static_cast<std::size_t>(*row_bytes(tk.act_type, static_cast<std::uint64_t>(W.n_in)));
-      for (std::int64_t it = 0; it < n; ++it) tk.from_float(x + it * W.n_in, s.act.data() + it * x_stride, W.n_in);
-      xin = s.act.data();
+  // y_i [n][W_i.n_out] = x [n][n_in] . W_i^T for up to 3 weights that read the same input (Q, K, V;
+  // gate, up), rows split across the pool in ONE parallel region: decode passes through a barrier per
+  // region, and one thread waiting there for the other cost 10% of llama-110m decode.
+  // One token: the decode kernel (matvec) over row chunks taken dynamically (rows are independent, so
+  // the result does not depend on which thread computes a chunk); several: the prefill kernel (matmul)
+  // over a fixed split on multiples of kMatmulGrain rows.
+  struct Proj {
+    const WeightTensor* W;
+    float* y;
+  };
+  auto project_all = [&](std::initializer_list<Proj> list, const float* x, std::int64_t n) {
+    const Proj* ps = list.begin();
+    const int np = static_cast<int>(list.size());
+    const std::int64_t n_in = ps[0].W->n_in;
+    const void* xin[3] = {x, x, x};
+    std::size_t x_stride[3];
+    // Activations converted once per distinct activation type (s.act holds up to three conversions).
+    const std::size_t act_cap = s.act.size() / 3;
+    for (int i = 0; i < np; ++i) {
+      const kernels::TypeKernels& tk = k.types[static_cast<std::size_t>(ps[i].W->type)];
+      G2C_CHECK(ps[i].W->n_in == n_in);
+      x_stride[i] = static_cast<std::size_t>(n_in) * sizeof(float);
+      if (!tk.from_float) continue;
+      x_stride[i] = static_cast<std::size_t>(*row_bytes(tk.act_type, static_cast<std::uint64_t>(n_in)));
+      int same = -1;
+      for (int j = 0; j < i; ++j)
+        if (k.types[static_cast<std::size_t>(ps[j].W->type)].act_type == tk.act_type && xin[j] != x) same = j;
+      if (same >= 0) {
+        xin[i] = xin[same];
+        continue;
+      }
+      std::uint8_t* dst = s.act.data() + static_cast<std::size_t>(i) * act_cap;
+      G2C_CHECK(x_stride[i] * static_cast<std::size_t>(n) <= act_cap);
+      for (std::int64_t it = 0; it < n; ++it) tk.from_float(x + it * n_in, dst + it * x_stride[i], n_in);
+      xin[i] = dst;
     }
     if (n == 1) {
-      pool.parallel_for(W.n_out, [&](std::int64_t r0, std::int64_t r1) {
-        tk.matvec(W.n_in, W.data, W.row_bytes, xin, y, r0, r1);
+      // Chunks of about 1/8 of a thread's share of each matrix; a chunk never spans two matrices.
+      std::int64_t chunk[3], first[4] = {0, 0, 0, 0};
+      for (int i = 0; i < np; ++i) {
+        chunk[i] = std::max<std::int64_t>(16, ps[i].W->n_out / (8 * pool.size()) / 16 * 16);
+        first[i + 1] = first[i] + (ps[i].W->n_out + chunk[i] - 1) / chunk[i];
+      }
+      pool.parallel_for_dynamic(first[np], 1, [&](std::int64_t c0, std::int64_t c1) {
+        for (std::int64_t c = c0; c < c1; ++c) {
+          int i = 0;
+          while (c >= first[i + 1]) ++i;
+          const WeightTensor& W = *ps[i].W;
+          const std::int64_t r0 = (c - first[i]) * chunk[i], r1 = std::min(W.n_out, r0 + chunk[i]);
+          k.types[static_cast<std::size_t>(W.type)].matvec(n_in, W.data, W.row_bytes, xin[i], ps[i].y, r0, r1);
+        }
       });
     } else {
-      pool.parallel_for(W.n_out, [&](std::int64_t r0, std::int64_t r1) {
-        tk.matmul(W.n_in, W.data, W.row_bytes, xin, x_stride, n, y, W.n_out, r0, r1);
+      pool.run([&](int ith, int nth) {
+        for (int i = 0; i < np; ++i) {
+          const WeightTensor& W = *ps[i].W;
+          const std::int64_t blocks = (W.n_out + kMatmulGrain - 1) / kMatmulGrain;
+          const std::int64_t r0 = std::min(W.n_out, blocks * ith / nth * kMatmulGrain);
+          const std::int64_t r1 = std::min(W.n_out, blocks * (ith + 1) / nth * kMatmulGrain);
+          if (r0 < r1)
+            k.types[static_cast<std::size_t>(W.type)].matmul(n_in, W.data, W.row_bytes, xin[i], x_stride[i], n,
+                                                             ps[i].y, W.n_out, r0, r1);
+        }
       });
     }
   };
+  auto project = [&](const WeightTensor& W, const float* x, std::int64_t n, float* y) { project_all({{&W, y}}, x, n); };
   auto add_bias = [&](const WeightTensor& b, float* y, std::int64_t n) {
     if (!b) return;
     for (std::int64_t it = 0; it < n; ++it) k.add(y + it * b.n_in, b.f32(), y + it * b.n_in, b.n_in);
@@ -278,6 +347,15 @@ void Context::run(std::span<const BatchToken> batch, std::span<const std::int32_
         k.add(xr, tmp, xr, E);
       }
     }
+    // Attention chunks: runs of consecutive positions of one sequence, cut every s.att_tok tokens.
+    s.att_chunks.clear();
+    for (std::int64_t it = 0; it < n;) {
+      std::int64_t e = it + 1;
+      while (e < n && e - it < s.att_tok && tok[e].seq == tok[it].seq && tok[e].pos == tok[e - 1].pos + 1) ++e;
+      s.att_chunks.push_back({it, e - it});
+      it = e;
+    }
+    for (std::int64_t it = 0; it < n; ++it) s.att_kv[static_cast<std::size_t>(it)] = tok[it].pos + 1;
     if (hp.rope_type != RopeType::kNone)
       for (std::int64_t it = 0; it < n; ++it)
         k.rope_cache(tok[it].pos, hp.n_rot, hp.rope_freq_base, hp.rope_freq_scale,
@@ -299,9 +377,7 @@ void Context::run(std::span<const BatchToken> batch, std::span<const std::int32_
           std::memcpy(s.vx.data() + it * Ekv, r + Eq + Ekv, Ekv * sizeof(float));
         }
       } else {
-        project(L.wq, s.xn.data(), n, s.q.data());
-        project(L.wk, s.xn.data(), n, s.kx.data());
-        project(L.wv, s.xn.data(), n, s.vx.data());
+        project_all({{&L.wq, s.q.data()}, {&L.wk, s.kx.data()}, {&L.wv, s.vx.data()}}, s.xn.data(), n);
         add_bias(L.bq, s.q.data(), n);
         add_bias(L.bk, s.kx.data(), n);
         add_bias(L.bv, s.vx.data(), n);
@@ -315,17 +391,24 @@ void Context::run(std::span<const BatchToken> batch, std::span<const std::int32_
         k.kv_store[kvi](s.kx.data() + it * Ekv, cache_row(s.k_cache, tok[it].seq, il, tok[it].pos), Ekv);
         k.kv_store[kvi](s.vx.data() + it * Ekv, cache_row(s.v_cache, tok[it].seq, il, tok[it].pos), Ekv);
       }
-      // Every (token, head) attends over its own sequence's rows 0..pos; items are independent, so the
-      // result does not depend on how they are spread over threads.
-      const std::int64_t n_items = n * hp.n_head;
-      pool.run([&](int ith, int nth) {
-        float* scratch = s.scores.data() + static_cast<std::size_t>(ith) * static_cast<std::size_t>(opts_.n_ctx);
-        for (std::int64_t item = ith; item < n_items; item += nth) {
-          const std::int64_t it = item / hp.n_head, ih = item % hp.n_head;
-          const std::size_t head_off = static_cast<std::size_t>((ih / group) * hd) * kv_elem;
-          k.attend[kvi](s.q.data() + it * Eq + ih * hd, cache_row(s.k_cache, tok[it].seq, il, 0) + head_off,
-                        cache_row(s.v_cache, tok[it].seq, il, 0) + head_off, s.kv_row, tok[it].pos + 1, hd, kq_scale,
-                        scratch, s.att.data() + it * Eq + ih * hd);
+      // Every (token, head) attends over its own sequence's rows 0..pos. A work item is (chunk, KV
+      // head): the chunk's tokens times the group's query heads share each K/V row (attend_multi).
+      // Items are independent and each writes only its own outputs, so taking them from a shared
+      // counter (longest histories first) gives the same result for any thread count.
+      const std::int64_t n_items = static_cast<std::int64_t>(s.att_chunks.size()) * hp.n_head_kv;
+      std::atomic<std::int64_t> next_item{0};
+      pool.run([&](int ith, int) {
+        float* scratch = s.scores.data() + static_cast<std::size_t>(ith) * s.att_scratch;
+        for (std::int64_t i = next_item.fetch_add(1, std::memory_order_relaxed); i < n_items;
+             i = next_item.fetch_add(1, std::memory_order_relaxed)) {
+          const std::int64_t item = n_items - 1 - i;
+          const auto [t0, n_tok] = s.att_chunks[static_cast<std::size_t>(item / hp.n_head_kv)];
+          const std::int64_t kvh = item % hp.n_head_kv;
+          const std::size_t head_off = static_cast<std::size_t>(kvh * hd) * kv_elem;
+          const std::int64_t q_off = t0 * Eq + kvh * group * hd;
+          k.attend_multi[kvi](s.q.data() + q_off, Eq, cache_row(s.k_cache, tok[t0].seq, il, 0) + head_off,
+                              cache_row(s.v_cache, tok[t0].seq, il, 0) + head_off, s.kv_row,
+                              s.att_kv.data() + t0, n_tok, group, hd, kq_scale, scratch, s.att.data() + q_off, Eq);
         }
       });
       project(L.wo, s.att.data(), n, s.proj.data());
@@ -335,8 +418,7 @@ void Context::run(std::span<const BatchToken> batch, std::span<const std::int32_
       // ---- feed-forward ----
       norm(L.ffn_norm, L.ffn_norm_b, s.x.data(), s.xn.data(), n);
       if (hp.ffn_type == FfnType::kSwiglu) {
-        project(L.ffn_gate, s.xn.data(), n, s.ff_a.data());
-        project(L.ffn_up, s.xn.data(), n, s.ff_b.data());
+        project_all({{&L.ffn_gate, s.ff_a.data()}, {&L.ffn_up, s.ff_b.data()}}, s.xn.data(), n);
         for (std::int64_t it = 0; it < n; ++it)
           k.swiglu(s.ff_a.data() + it * hp.n_ff, s.ff_b.data() + it * hp.n_ff, s.ff_a.data() + it * hp.n_ff, hp.n_ff);
       } else {

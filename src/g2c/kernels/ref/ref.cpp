@@ -280,6 +280,17 @@ void attend(const float* q, const void* k, const void* v, std::size_t row_stride
   }
 }
 
+// One ref attend per query: bit-identical to calling attend for each (token, head).
+template <class D>
+void attend_multi(const float* q, std::int64_t q_stride, const void* k, const void* v, std::size_t row_stride,
+                  const std::int32_t* n_kv, std::int64_t n_tok, std::int64_t n_rep, std::int64_t head_dim, float scale,
+                  float* scratch, float* out, std::int64_t out_stride) {
+  for (std::int64_t t = 0; t < n_tok; ++t)
+    for (std::int64_t h = 0; h < n_rep; ++h)
+      attend<D>(q + t * q_stride + h * head_dim, k, v, row_stride, n_kv[t], head_dim, scale, scratch,
+                out + t * out_stride + h * head_dim);
+}
+
 }  // namespace
 
 KernelTable make_table() {
@@ -315,7 +326,26 @@ KernelTable make_table() {
   t.kv_store[1] = &kv_store_f16;
   t.attend[0] = &attend<DecF32>;
   t.attend[1] = &attend<DecF16>;
+  t.attend_multi[0] = &attend_multi<DecF32>;
+  t.attend_multi[1] = &attend_multi<DecF16>;
   return t;
 }
 
 }  // namespace g2c::kernels::ref
+
+namespace g2c::kernels {
+
+// ref needs the scores of one query (n_kv_max). The AVX-512 kernel (x86/avx512_attention.cpp) needs,
+// with nqp = n_q and hdp = head_dim rounded up to 16 and rows = n_kv_max rounded up to its 64-row
+// KV block: Q transposed [head_dim][nqp], one K or V block [64][hdp], scores [rows][nqp], outputs
+// [nqp][hdp] and the queries' lengths [nqp]; below 4 queries or above head_dim 256 it runs its
+// one-query kernel, which needs n_kv_max.
+std::size_t attend_multi_scratch(std::int64_t n_q, std::int64_t head_dim, std::int64_t n_kv_max) {
+  const std::int64_t kBlock = 64;
+  const std::int64_t nqp = (n_q + 15) / 16 * 16, hdp = (head_dim + 15) / 16 * 16;
+  const std::int64_t rows = (n_kv_max + kBlock - 1) / kBlock * kBlock;
+  const std::int64_t blocked = head_dim * nqp + kBlock * hdp + rows * nqp + nqp * hdp + nqp;
+  return static_cast<std::size_t>(std::max(blocked, n_kv_max));
+}
+
+}  // namespace g2c::kernels

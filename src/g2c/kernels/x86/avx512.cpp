@@ -39,7 +39,17 @@ void attend_f32(const float* q, const void* k, const void* v, std::size_t row_st
 void attend_f16(const float* q, const void* k, const void* v, std::size_t row_stride, std::int64_t n_kv,
                 std::int64_t head_dim, float scale, float* scratch, float* out);
 void kv_store_f16(const float* x, void* dst, std::int64_t n);
+extern const std::array<AttendMultiFn, 2> kAttendMulti;
 void q8_0_from_float(const float* x, void* y, std::int64_t n);
+// Defined in x86/avx512_rowops.cpp: elementwise and row operations.
+void rmsnorm(const float* x, const float* w, float* y, std::int64_t n, float eps);
+void add(const float* a, const float* b, float* y, std::int64_t n);
+void silu(const float* x, float* y, std::int64_t n);
+void swiglu(const float* gate, const float* up, float* y, std::int64_t n);
+// Defined in x86/avx512_gemm.cpp: prefill over packed 16-row panels; returns the rows it did.
+std::int64_t matmul_panels(GgmlType type, std::int64_t n, const void* w, std::size_t rb, const void* x,
+                           std::size_t xs, std::int64_t n_tok, float* y, std::int64_t ldy, std::int64_t r0,
+                           std::int64_t r1);
 }  // namespace detail
 
 namespace {
@@ -670,13 +680,25 @@ G2C_DOT_WRAPPERS(dot_f16, float)
 G2C_DOT_WRAPPERS(dot_bf16, float)
 #undef G2C_DOT_WRAPPERS
 
-template <class D>
+// Batches of 16+ tokens go through the packed-panel GEMM (x86/avx512_gemm.cpp) for whole 16-row
+// panels; the rows left over (and small batches) through D's tiles and row kernels.
+template <GgmlType T, class D>
+struct Paneled {
+  static void matmul(std::int64_t n, const void* w, std::size_t rb, const void* x, std::size_t xs,
+                     std::int64_t n_tok, float* y, std::int64_t ldy, std::int64_t r0, std::int64_t r1) {
+    const std::int64_t done = detail::matmul_panels(T, n, w, rb, x, xs, n_tok, y, ldy, r0, r1);
+    if (r0 + done < r1) D::matmul(n, w, rb, x, xs, n_tok, y, ldy, r0 + done, r1);
+  }
+};
+
+template <class D, GgmlType T = static_cast<GgmlType>(kGgmlTypeCount)>
 void install(TypeKernels& k, GgmlType act, FromFloatFn from_float) {
   k.act_type = act;
   k.from_float = from_float;
   k.vec_dot = &D::vec_dot;
   k.matvec = &D::matvec;
-  k.matmul = &D::matmul;
+  if constexpr (T == static_cast<GgmlType>(kGgmlTypeCount)) k.matmul = &D::matmul;
+  else k.matmul = &Paneled<T, D>::matmul;
 }
 
 void q8_1_from_float(const float* x, void* y, std::int64_t n) { quant::quantize_row(GgmlType::Q8_1, x, y, n); }
@@ -686,22 +708,27 @@ KernelTable make() {
   KernelTable t = ref::make_table();
   t.isa_name = "avx512";
   auto& ty = t.types;
-  install<Driver<dot_f32_w<1>, dot_f32_w<kRows>, tile_float<4, 4, 0>>>(ty[static_cast<int>(GgmlType::F32)], GgmlType::F32, nullptr);
-  install<Driver<dot_f16_w<1>, dot_f16_w<kRows>, tile_float<4, 4, 1>>>(ty[static_cast<int>(GgmlType::F16)], GgmlType::F32, nullptr);
-  install<Driver<dot_bf16_w<1>, dot_bf16_w<kRows>, tile_float<4, 4, 2>>>(ty[static_cast<int>(GgmlType::BF16)], GgmlType::F32, nullptr);
-  install<Driver<dot_q8_0<1>, dot_q8_0<kRows>, tile_q8<4, false>, 1>>(ty[static_cast<int>(GgmlType::Q8_0)], GgmlType::Q8_0, &detail::q8_0_from_float);
-  install<Driver<dot_q4_0<1>, dot_q4_0<kRows>, tile_q8<4, true>, 2>>(ty[static_cast<int>(GgmlType::Q4_0)], GgmlType::Q8_0, &detail::q8_0_from_float);
-  install<Driver<dot_q4_k<1>, dot_q4_k<kRows>, tile_q4_k<4, 4>>>(ty[static_cast<int>(GgmlType::Q4_K)], GgmlType::Q8_K, &q8_k_from_float);
-  install<Driver<dot_q6_k<1>, dot_q6_k<kRows>>>(ty[static_cast<int>(GgmlType::Q6_K)], GgmlType::Q8_K, &q8_k_from_float);
-  install<Driver<dot_q5_0<1>, dot_q5_0<kRows>>>(ty[static_cast<int>(GgmlType::Q5_0)], GgmlType::Q8_0, &detail::q8_0_from_float);
-  install<Driver<dot_q4_1<1>, dot_q4_1<kRows>>>(ty[static_cast<int>(GgmlType::Q4_1)], GgmlType::Q8_1, &q8_1_from_float);
-  install<Driver<dot_q5_1<1>, dot_q5_1<kRows>>>(ty[static_cast<int>(GgmlType::Q5_1)], GgmlType::Q8_1, &q8_1_from_float);
-  install<Driver<dot_q5_k<1>, dot_q5_k<kRows>>>(ty[static_cast<int>(GgmlType::Q5_K)], GgmlType::Q8_K, &q8_k_from_float);
+  install<Driver<dot_f32_w<1>, dot_f32_w<kRows>, tile_float<4, 4, 0>>, GgmlType::F32>(ty[static_cast<int>(GgmlType::F32)], GgmlType::F32, nullptr);
+  install<Driver<dot_f16_w<1>, dot_f16_w<kRows>, tile_float<4, 4, 1>>, GgmlType::F16>(ty[static_cast<int>(GgmlType::F16)], GgmlType::F32, nullptr);
+  install<Driver<dot_bf16_w<1>, dot_bf16_w<kRows>, tile_float<4, 4, 2>>, GgmlType::BF16>(ty[static_cast<int>(GgmlType::BF16)], GgmlType::F32, nullptr);
+  install<Driver<dot_q8_0<1>, dot_q8_0<kRows>, tile_q8<4, false>, 1>, GgmlType::Q8_0>(ty[static_cast<int>(GgmlType::Q8_0)], GgmlType::Q8_0, &detail::q8_0_from_float);
+  install<Driver<dot_q4_0<1>, dot_q4_0<kRows>, tile_q8<4, true>, 2>, GgmlType::Q4_0>(ty[static_cast<int>(GgmlType::Q4_0)], GgmlType::Q8_0, &detail::q8_0_from_float);
+  install<Driver<dot_q4_k<1>, dot_q4_k<kRows>, tile_q4_k<4, 4>>, GgmlType::Q4_K>(ty[static_cast<int>(GgmlType::Q4_K)], GgmlType::Q8_K, &q8_k_from_float);
+  install<Driver<dot_q6_k<1>, dot_q6_k<kRows>>, GgmlType::Q6_K>(ty[static_cast<int>(GgmlType::Q6_K)], GgmlType::Q8_K, &q8_k_from_float);
+  install<Driver<dot_q5_0<1>, dot_q5_0<kRows>>, GgmlType::Q5_0>(ty[static_cast<int>(GgmlType::Q5_0)], GgmlType::Q8_0, &detail::q8_0_from_float);
+  install<Driver<dot_q4_1<1>, dot_q4_1<kRows>>, GgmlType::Q4_1>(ty[static_cast<int>(GgmlType::Q4_1)], GgmlType::Q8_1, &q8_1_from_float);
+  install<Driver<dot_q5_1<1>, dot_q5_1<kRows>>, GgmlType::Q5_1>(ty[static_cast<int>(GgmlType::Q5_1)], GgmlType::Q8_1, &q8_1_from_float);
+  install<Driver<dot_q5_k<1>, dot_q5_k<kRows>>, GgmlType::Q5_K>(ty[static_cast<int>(GgmlType::Q5_K)], GgmlType::Q8_K, &q8_k_from_float);
   install<Driver<dot_q3_k<1>, dot_q3_k<kRows>>>(ty[static_cast<int>(GgmlType::Q3_K)], GgmlType::Q8_K, &q8_k_from_float);
   install<Driver<dot_q2_k<1>, dot_q2_k<kRows>>>(ty[static_cast<int>(GgmlType::Q2_K)], GgmlType::Q8_K, &q8_k_from_float);
+  t.rmsnorm = &detail::rmsnorm;
+  t.add = &detail::add;
+  t.silu = &detail::silu;
+  t.swiglu = &detail::swiglu;
   t.softmax = &detail::softmax;
   t.attend[0] = &detail::attend_f32;
   t.attend[1] = &detail::attend_f16;
+  t.attend_multi = detail::kAttendMulti;
   t.kv_store[1] = &detail::kv_store_f16;
   return t;
 }

@@ -3,6 +3,8 @@
 // compile flags as avx512.cpp; nothing here is inline in a shared header.
 #include <immintrin.h>
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 
@@ -117,6 +119,240 @@ void attend(const float* q, const void* k, const void* v, std::size_t row_stride
   for (int c = 0; c < nc; ++c) _mm512_mask_storeu_ps(out + 16 * c, mask[c], o[c]);
 }
 
+// ---- attention of many queries over one KV head (prefill, GQA groups) ---------------------------
+// Each K and V row is converted to f32 once per call (in blocks of kBlock rows) and used by every
+// query that reaches it, instead of every query re-reading and re-converting the whole history.
+// Queries sit in the lanes (Q transposed: 16 queries per vector, one broadcast K element per FMA),
+// so the softmax statistics are lane-wise.
+//
+// Bit-identical to `attend` above for every query: the scores repeat its order of operations (lane
+// partials P[l] = q.k over dims l, l+16, ... in order, then its horizontal sums: the 4-row
+// transpose-and-add tree, or _mm512_reduce_add_ps's tree for the last n_kv % 4 rows), the softmax
+// is its two-pass one (max, exp, the 16 lane sums, 1/sum in double) and P.V adds the rows in order.
+// Rows a query does not reach get probability exactly 0. So a query's result never depends on the
+// batch around it (ubatch size, chunking, decode vs prefill, thread count): what the model tests
+// check bit for bit.
+constexpr std::int64_t kBlock = 64;      // KV rows per block
+constexpr std::int64_t kMinQueries = 4;  // below this, `attend` per query (identical results, cheaper)
+constexpr int kTileRows = 4;             // score rows per tile: attend's 4-row reduction group
+
+// _mm512_reduce_add_ps's order over 16 lane partials, lane-wise over 16 queries (GCC's
+// __MM512_REDUCE_OP: halves, quarters, then pairs).
+inline __m512 tree_reduce_add(const __m512* p) {
+  __m512 t3[8], t6[4];
+  for (int l = 0; l < 8; ++l) t3[l] = _mm512_add_ps(p[l + 8], p[l]);
+  for (int l = 0; l < 4; ++l) t6[l] = _mm512_add_ps(t3[l + 4], t3[l]);
+  return _mm512_add_ps(_mm512_add_ps(t6[0], t6[2]), _mm512_add_ps(t6[1], t6[3]));
+}
+
+// Scores of rows [r0, r0 + kTileRows) of the converted block (global rows j0 + r0 + r) for query
+// vector u (lanes of qt at column 16u): st[row][16u + lane], -inf where the row is at or beyond the
+// lane's n_kv; mx gets the lane-wise max. `tail` = some lane needs reduce_add's order for these rows.
+inline void tile_scores(const float* qt, std::int64_t nqp, const float* kf, std::int64_t hdp, std::int64_t hd,
+                        std::int64_t j, __m512i nk, __m512i nk4, bool tail, float* st, __m512* mx) {
+  constexpr int R = kTileRows;
+  __m512 p[R][16];  // lane partials of each row (attend's accumulator lanes)
+  for (int l = 0; l < 16; ++l) {
+    for (int r = 0; r < R; ++r) p[r][l] = _mm512_setzero_ps();
+    if (l >= hd) continue;
+    {
+      const __m512 qv = _mm512_loadu_ps(qt + l * nqp);
+      for (int r = 0; r < R; ++r) p[r][l] = _mm512_mul_ps(_mm512_set1_ps(kf[r * hdp + l]), qv);
+    }
+    for (std::int64_t d = l + 16; d < hd; d += 16) {
+      const __m512 qv = _mm512_loadu_ps(qt + d * nqp);
+      for (int r = 0; r < R; ++r) p[r][l] = _mm512_fmadd_ps(_mm512_set1_ps(kf[r * hdp + d]), qv, p[r][l]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    // attend's 4-row reduction: ((P0+P2) + (P1+P3)) per 128-bit lane, then (L0+L1) + (L2+L3).
+    __m512 lane[4];
+    for (int k = 0; k < 4; ++k)
+      lane[k] = _mm512_add_ps(_mm512_add_ps(p[r][4 * k], p[r][4 * k + 2]), _mm512_add_ps(p[r][4 * k + 1], p[r][4 * k + 3]));
+    __m512 s = _mm512_add_ps(_mm512_add_ps(lane[0], lane[1]), _mm512_add_ps(lane[2], lane[3]));
+    const __m512i jv = _mm512_set1_epi32(static_cast<int>(j + r));
+    if (tail) s = _mm512_mask_mov_ps(s, _mm512_cmpge_epi32_mask(jv, nk4), tree_reduce_add(p[r]));
+    s = _mm512_mask_blend_ps(_mm512_cmplt_epi32_mask(jv, nk), _mm512_set1_ps(-INFINITY), s);
+    _mm512_storeu_ps(st + r * nqp, s);
+    *mx = _mm512_max_ps(*mx, s);
+  }
+}
+
+// o[QG queries][CG chunks] += sum over rows of p[row][query] * V[row], rows in order (as attend):
+// one V load per chunk and row feeds QG queries.
+template <int QG, int CG>
+inline void block_pv(float* o, std::int64_t hdp, const float* st, std::int64_t nqp, const float* vf,
+                     std::int64_t rows) {
+  __m512 acc[QG][CG];
+  for (int i = 0; i < QG; ++i)
+    for (int c = 0; c < CG; ++c) acc[i][c] = _mm512_loadu_ps(o + i * hdp + 16 * c);
+  for (std::int64_t j = 0; j < rows; ++j) {
+    __m512 vv[CG];
+    for (int c = 0; c < CG; ++c) vv[c] = _mm512_loadu_ps(vf + j * hdp + 16 * c);
+    for (int i = 0; i < QG; ++i) {
+      const __m512 p = _mm512_set1_ps(st[j * nqp + i]);
+      for (int c = 0; c < CG; ++c) acc[i][c] = _mm512_fmadd_ps(p, vv[c], acc[i][c]);
+    }
+  }
+  for (int i = 0; i < QG; ++i)
+    for (int c = 0; c < CG; ++c) _mm512_storeu_ps(o + i * hdp + 16 * c, acc[i][c]);
+}
+
+template <int QG>
+inline void block_pv_chunks(float* o, std::int64_t hdp, const float* st, std::int64_t nqp, const float* vf,
+                            std::int64_t rows, std::int64_t nc) {
+  for (std::int64_t c0 = 0; c0 < nc; c0 += 4) {
+    float* oc = o + 16 * c0;
+    const float* vc = vf + 16 * c0;
+    switch (std::min<std::int64_t>(4, nc - c0)) {
+      case 1: block_pv<QG, 1>(oc, hdp, st, nqp, vc, rows); break;
+      case 2: block_pv<QG, 2>(oc, hdp, st, nqp, vc, rows); break;
+      case 3: block_pv<QG, 3>(oc, hdp, st, nqp, vc, rows); break;
+      default: block_pv<QG, 4>(oc, hdp, st, nqp, vc, rows); break;
+    }
+  }
+}
+
+// Rows [j0, j0 + nb) of a K or V head into dst [kBlock][hdp] as f32, zero-padded to hdp columns and
+// to a whole score tile of rows.
+template <bool F16>
+inline void convert_rows(const std::uint8_t* base, std::size_t row_stride, std::int64_t j0, std::int64_t nb,
+                         std::int64_t hd, std::int64_t hdp, float* dst) {
+  const std::int64_t nc = hdp / 16;
+  for (std::int64_t r = 0; r < nb; ++r) {
+    const std::uint8_t* row = base + (j0 + r) * row_stride;
+    for (std::int64_t c = 0; c < nc; ++c) {
+      const std::int64_t left = hd - 16 * c;
+      const __mmask16 m = left >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << left) - 1);
+      _mm512_storeu_ps(dst + r * hdp + 16 * c, load_kv<F16>(row, 16 * c, m));
+    }
+  }
+  for (std::int64_t r = nb; r < (nb + kTileRows - 1) / kTileRows * kTileRows; ++r)
+    for (std::int64_t d = 0; d < hdp; ++d) dst[r * hdp + d] = 0.0f;
+}
+
+template <bool F16>
+void attend_multi(const float* q, std::int64_t q_stride, const void* k, const void* v, std::size_t row_stride,
+                  const std::int32_t* n_kv, std::int64_t n_tok, std::int64_t n_rep, std::int64_t hd, float scale,
+                  float* scratch, float* out, std::int64_t out_stride) {
+  const std::int64_t n_q = n_tok * n_rep;
+  if (n_q < kMinQueries || hd > 256) {
+    for (std::int64_t t = 0; t < n_tok; ++t)
+      for (std::int64_t h = 0; h < n_rep; ++h)
+        attend<F16>(q + t * q_stride + h * hd, k, v, row_stride, n_kv[t], hd, scale, scratch,
+                    out + t * out_stride + h * hd);
+    return;
+  }
+  const std::int64_t nc = (hd + 15) / 16, hdp = 16 * nc, nqv = (n_q + 15) / 16, nqp = 16 * nqv;
+  constexpr int kMaxVec = 64;  // per-vector state below is on the stack: up to 1024 queries per call
+  if (nqv > kMaxVec) {  // beyond what the per-vector state holds: split the call (same results)
+    const std::int64_t t_half = n_tok / 2;
+    attend_multi<F16>(q, q_stride, k, v, row_stride, n_kv, t_half, n_rep, hd, scale, scratch, out, out_stride);
+    attend_multi<F16>(q + t_half * q_stride, q_stride, k, v, row_stride, n_kv + t_half, n_tok - t_half, n_rep, hd,
+                      scale, scratch, out + t_half * out_stride, out_stride);
+    return;
+  }
+  std::int64_t max_kv = 0;
+  for (std::int64_t t = 0; t < n_tok; ++t) max_kv = std::max<std::int64_t>(max_kv, n_kv[t]);
+  const std::int64_t st_rows = (max_kv + kBlock - 1) / kBlock * kBlock;
+  // scratch layout: see attend_multi_scratch (ref.cpp)
+  float* qt = scratch;            // [hd][nqp]        scale * q, transposed; padding lanes 0
+  float* kvf = qt + hd * nqp;     // [kBlock][hdp]    K, then V, block in f32
+  float* st = kvf + kBlock * hdp;  // [st_rows][nqp]  scores, then probabilities
+  float* o = st + st_rows * nqp;  // [nqp][hdp]       outputs
+  auto* nk = reinterpret_cast<std::int32_t*>(o + nqp * hdp);  // [nqp] rows of each query, 0 for padding
+  for (std::int64_t i = 0; i < nqp; ++i) nk[i] = i < n_q ? n_kv[i / n_rep] : 0;
+  for (std::int64_t i = 0; i < n_q; ++i) {
+    const float* qi = q + (i / n_rep) * q_stride + (i % n_rep) * hd;
+    for (std::int64_t d = 0; d < hd; ++d) qt[d * nqp + i] = qi[d] * scale;
+    for (std::int64_t d = 0; d < hdp; ++d) o[i * hdp + d] = 0.0f;
+  }
+  for (std::int64_t i = n_q; i < nqp; ++i)
+    for (std::int64_t d = 0; d < hd; ++d) qt[d * nqp + i] = 0.0f;
+
+  // Per query vector: n_kv, n_kv rounded down to 4 (attend's last full 4-row group), rows reached.
+  __m512i nkv[kMaxVec], nk4[kMaxVec];
+  __m512 mx[kMaxVec];
+  std::int64_t vmax[kMaxVec], vmin4[kMaxVec];
+  for (std::int64_t u = 0; u < nqv; ++u) {
+    nkv[u] = _mm512_loadu_si512(nk + 16 * u);
+    nk4[u] = _mm512_and_si512(nkv[u], _mm512_set1_epi32(~3));
+    const __mmask16 live = _mm512_cmpgt_epi32_mask(nkv[u], _mm512_setzero_si512());
+    vmax[u] = _mm512_reduce_max_epi32(nkv[u]);
+    vmin4[u] = _mm512_mask_reduce_min_epi32(live, nk4[u]);
+    mx[u] = _mm512_set1_ps(-INFINITY);
+  }
+
+  // Pass 1: scores and lane maxima, K converted one block at a time.
+  const auto* kb = static_cast<const std::uint8_t*>(k);
+  for (std::int64_t j0 = 0; j0 < max_kv; j0 += kBlock) {
+    const std::int64_t nb = std::min(kBlock, max_kv - j0);
+    convert_rows<F16>(kb, row_stride, j0, nb, hd, hdp, kvf);
+    for (std::int64_t u = 0; u < nqv; ++u) {
+      const std::int64_t rows = std::min(nb, vmax[u] - j0);
+      for (std::int64_t r0 = 0; r0 < rows; r0 += kTileRows) {
+        const std::int64_t j = j0 + r0;
+        tile_scores(qt + 16 * u, nqp, kvf + r0 * hdp, hdp, hd, j, nkv[u], nk4[u], j + kTileRows > vmin4[u],
+                    st + j * nqp + 16 * u, &mx[u]);
+      }
+    }
+  }
+
+  // Softmax as softmax_impl: e = exp(s - max) (0 where masked), the sum in 16 lanes (row j in lane
+  // j % 16) reduced by reduce_add's tree, then p = e * float(1 / double(sum)).
+  for (std::int64_t u = 0; u < nqv; ++u) {
+    float* su = st + 16 * u;
+    __m512 lsum[16];
+    for (int l = 0; l < 16; ++l) lsum[l] = _mm512_setzero_ps();
+    const __mmask16 seen = _mm512_cmp_ps_mask(mx[u], _mm512_set1_ps(-INFINITY), _CMP_NEQ_OQ);
+    const __m512 m = _mm512_maskz_mov_ps(seen, mx[u]);  // padding lanes: 0, not -inf (no NaN)
+    for (std::int64_t j0 = 0; j0 < vmax[u]; j0 += 16) {  // st_rows is a multiple of 16
+      for (int l = 0; l < 16; ++l) {
+        const __mmask16 valid = _mm512_cmplt_epi32_mask(_mm512_set1_epi32(static_cast<int>(j0 + l)), nkv[u]);
+        const __m512 e = _mm512_maskz_mov_ps(valid, exp512(_mm512_sub_ps(_mm512_loadu_ps(su + (j0 + l) * nqp), m)));
+        _mm512_storeu_ps(su + (j0 + l) * nqp, e);
+        lsum[l] = _mm512_add_ps(lsum[l], e);
+      }
+    }
+    alignas(64) float sum[16], inv[16];
+    _mm512_store_ps(sum, tree_reduce_add(lsum));
+    for (int l = 0; l < 16; ++l) inv[l] = sum[l] > 0.0f ? static_cast<float>(1.0 / static_cast<double>(sum[l])) : 0.0f;
+    const __m512 vinv = _mm512_load_ps(inv);
+    for (std::int64_t j = 0; j < vmax[u]; ++j) _mm512_storeu_ps(su + j * nqp, _mm512_mul_ps(_mm512_loadu_ps(su + j * nqp), vinv));
+  }
+
+  // Pass 2: o += P.V, V converted one block at a time, four queries at a time over the rows they reach.
+  const auto* vb = static_cast<const std::uint8_t*>(v);
+  for (std::int64_t j0 = 0; j0 < max_kv; j0 += kBlock) {
+    const std::int64_t nb = std::min(kBlock, max_kv - j0);
+    convert_rows<F16>(vb, row_stride, j0, nb, hd, hdp, kvf);
+    for (std::int64_t i0 = 0; i0 < n_q; i0 += 4) {
+      const std::int64_t qg = std::min<std::int64_t>(4, n_q - i0);
+      std::int64_t reach = 0;
+      for (std::int64_t i = i0; i < i0 + qg; ++i) reach = std::max<std::int64_t>(reach, nk[i]);
+      const std::int64_t rows = std::min(nb, reach - j0);
+      if (rows <= 0) continue;
+      float* oi = o + i0 * hdp;
+      const float* si = st + j0 * nqp + i0;
+      switch (qg) {
+        case 1: block_pv_chunks<1>(oi, hdp, si, nqp, kvf, rows, nc); break;
+        case 2: block_pv_chunks<2>(oi, hdp, si, nqp, kvf, rows, nc); break;
+        case 3: block_pv_chunks<3>(oi, hdp, si, nqp, kvf, rows, nc); break;
+        default: block_pv_chunks<4>(oi, hdp, si, nqp, kvf, rows, nc); break;
+      }
+    }
+  }
+
+  for (std::int64_t i = 0; i < n_q; ++i) {
+    float* oi = out + (i / n_rep) * out_stride + (i % n_rep) * hd;
+    for (std::int64_t c = 0; c < nc; ++c) {
+      const std::int64_t left = hd - 16 * c;
+      const __mmask16 mk = left >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << left) - 1);
+      _mm512_mask_storeu_ps(oi + 16 * c, mk, _mm512_loadu_ps(o + i * hdp + 16 * c));
+    }
+  }
+}
+
 }  // namespace
 
 void softmax(float* x, std::int64_t n) { softmax_impl(x, n); }
@@ -143,6 +379,19 @@ void attend_f16(const float* q, const void* k, const void* v, std::size_t row_st
                 std::int64_t head_dim, float scale, float* scratch, float* out) {
   attend<true>(q, k, v, row_stride, n_kv, head_dim, scale, scratch, out);
 }
+
+void attend_multi_f32(const float* q, std::int64_t q_stride, const void* k, const void* v, std::size_t row_stride,
+                      const std::int32_t* n_kv, std::int64_t n_tok, std::int64_t n_rep, std::int64_t head_dim,
+                      float scale, float* scratch, float* out, std::int64_t out_stride) {
+  attend_multi<false>(q, q_stride, k, v, row_stride, n_kv, n_tok, n_rep, head_dim, scale, scratch, out, out_stride);
+}
+void attend_multi_f16(const float* q, std::int64_t q_stride, const void* k, const void* v, std::size_t row_stride,
+                      const std::int32_t* n_kv, std::int64_t n_tok, std::int64_t n_rep, std::int64_t head_dim,
+                      float scale, float* scratch, float* out, std::int64_t out_stride) {
+  attend_multi<true>(q, q_stride, k, v, row_stride, n_kv, n_tok, n_rep, head_dim, scale, scratch, out, out_stride);
+}
+// The table entry (x86/avx512.cpp installs it): one definition with external linkage.
+extern const std::array<AttendMultiFn, 2> kAttendMulti{&attend_multi_f32, &attend_multi_f16};
 
 // Q8_0 activation quantization, byte-identical to quant::quantize_row (d = amax / 127, q = roundf(x / d)
 // with halves away from zero): |v| is truncated and bumped when its fraction is >= 0.5, which is
