@@ -284,10 +284,12 @@ void Context::run(std::span<const BatchToken> batch, std::span<const std::int32_
       xin[i] = dst;
     }
     if (n == 1) {
-      // Chunks of about 1/8 of a thread's share of each matrix; a chunk never spans two matrices.
+      // Chunks of half a thread's share of each matrix (a chunk never spans two matrices): enough to
+      // even out the threads, and long sequential runs for the prefetcher (1/8 shares measured 10%
+      // slower on llama-110m Q8_0).
       std::int64_t chunk[3], first[4] = {0, 0, 0, 0};
       for (int i = 0; i < np; ++i) {
-        chunk[i] = std::max<std::int64_t>(16, ps[i].W->n_out / (8 * pool.size()) / 16 * 16);
+        chunk[i] = std::max<std::int64_t>(16, ps[i].W->n_out / (2 * pool.size()) / 16 * 16);
         first[i + 1] = first[i] + (ps[i].W->n_out + chunk[i] - 1) / chunk[i];
       }
       pool.parallel_for_dynamic(first[np], 1, [&](std::int64_t c0, std::int64_t c1) {
