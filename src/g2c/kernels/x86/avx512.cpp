@@ -719,8 +719,8 @@ KernelTable make() {
   install<Driver<dot_q4_1<1>, dot_q4_1<kRows>>, GgmlType::Q4_1>(ty[static_cast<int>(GgmlType::Q4_1)], GgmlType::Q8_1, &q8_1_from_float);
   install<Driver<dot_q5_1<1>, dot_q5_1<kRows>>, GgmlType::Q5_1>(ty[static_cast<int>(GgmlType::Q5_1)], GgmlType::Q8_1, &q8_1_from_float);
   install<Driver<dot_q5_k<1>, dot_q5_k<kRows>>, GgmlType::Q5_K>(ty[static_cast<int>(GgmlType::Q5_K)], GgmlType::Q8_K, &q8_k_from_float);
-  install<Driver<dot_q3_k<1>, dot_q3_k<kRows>>>(ty[static_cast<int>(GgmlType::Q3_K)], GgmlType::Q8_K, &q8_k_from_float);
-  install<Driver<dot_q2_k<1>, dot_q2_k<kRows>>>(ty[static_cast<int>(GgmlType::Q2_K)], GgmlType::Q8_K, &q8_k_from_float);
+  install<Driver<dot_q3_k<1>, dot_q3_k<kRows>>, GgmlType::Q3_K>(ty[static_cast<int>(GgmlType::Q3_K)], GgmlType::Q8_K, &q8_k_from_float);
+  install<Driver<dot_q2_k<1>, dot_q2_k<kRows>>, GgmlType::Q2_K>(ty[static_cast<int>(GgmlType::Q2_K)], GgmlType::Q8_K, &q8_k_from_float);
   t.rmsnorm = &detail::rmsnorm;
   t.add = &detail::add;
   t.silu = &detail::silu;

@@ -162,6 +162,38 @@ void unpack_q6_k(const std::uint8_t* w, std::int64_t ib, std::uint8_t* u, float*
   for (int j = 0; j < 16; ++j) dw[j] = d * static_cast<float>(b.scales[j]);
 }
 
+// Q2_K / Q3_K: in each 128-weight half, byte l (0..31) of the 2-bit field holds weights l, l+32, l+64,
+// l+96 at shifts 0, 2, 4, 6; 16 groups of 16 weights with their own scales. Q2_K: w = d*(sc&15)*q -
+// dmin*(sc>>4), q in 0..3. Q3_K: q = low 2 bits + 4*(hmask bit) in 0..7 (u - 4 is the signed quant),
+// hmask bit j of byte l for weight 32 j + l; 6-bit scales - 32 (format facts: blocks.hpp).
+void unpack_q2_k(const std::uint8_t* w, std::int64_t ib, std::uint8_t* u, float* dw, float* mw) {
+  const auto& b = reinterpret_cast<const BlockQ2_K*>(w)[ib];
+  const float d = h2f(b.d), dmin = h2f(b.dmin);
+  for (int h = 0; h < 2; ++h)
+    for (int s = 0; s < 4; ++s)
+      for (int l = 0; l < 32; ++l) u[128 * h + 32 * s + l] = static_cast<std::uint8_t>((b.qs[32 * h + l] >> (2 * s)) & 3);
+  for (int j = 0; j < 16; ++j) {
+    dw[j] = d * static_cast<float>(b.scales[j] & 0x0f);
+    mw[j] = -dmin * static_cast<float>(b.scales[j] >> 4);
+  }
+}
+void unpack_q3_k(const std::uint8_t* w, std::int64_t ib, std::uint8_t* u, float* dw, float*) {
+  const auto& b = reinterpret_cast<const BlockQ3_K*>(w)[ib];
+  const float d = h2f(b.d);
+  for (int h = 0; h < 2; ++h)
+    for (int s = 0; s < 4; ++s)
+      for (int l = 0; l < 32; ++l) {
+        const int e = 128 * h + 32 * s + l;
+        const int hi = (b.hmask[l] >> (4 * h + s)) & 1;
+        u[e] = static_cast<std::uint8_t>(((b.qs[32 * h + l] >> (2 * s)) & 3) | (hi << 2));
+      }
+  for (int j = 0; j < 16; ++j) {
+    const int low = j < 8 ? (b.scales[j] & 0x0f) : (b.scales[j - 8] >> 4);
+    const int high = (b.scales[8 + (j % 4)] >> (2 * (j / 4))) & 3;
+    dw[j] = d * static_cast<float>((low | (high << 4)) - 32);
+  }
+}
+
 const IntFormat* int_format(GgmlType t) {
   static const IntFormat q4_0{32, 32, 8, false, GgmlType::Q8_0, &unpack_q4_0};
   static const IntFormat q8_0{32, 32, 128, false, GgmlType::Q8_0, &unpack_q8_0};
@@ -171,6 +203,8 @@ const IntFormat* int_format(GgmlType t) {
   static const IntFormat q4_k{256, 32, 0, true, GgmlType::Q8_K, &unpack_q45_k<false>};
   static const IntFormat q5_k{256, 32, 0, true, GgmlType::Q8_K, &unpack_q45_k<true>};
   static const IntFormat q6_k{256, 16, 32, false, GgmlType::Q8_K, &unpack_q6_k};
+  static const IntFormat q2_k{256, 16, 0, true, GgmlType::Q8_K, &unpack_q2_k};
+  static const IntFormat q3_k{256, 16, 4, false, GgmlType::Q8_K, &unpack_q3_k};
   switch (t) {
     case GgmlType::Q4_0: return &q4_0;
     case GgmlType::Q8_0: return &q8_0;
@@ -180,6 +214,8 @@ const IntFormat* int_format(GgmlType t) {
     case GgmlType::Q4_K: return &q4_k;
     case GgmlType::Q5_K: return &q5_k;
     case GgmlType::Q6_K: return &q6_k;
+    case GgmlType::Q2_K: return &q2_k;
+    case GgmlType::Q3_K: return &q3_k;
     default: return nullptr;
   }
 }
