@@ -104,7 +104,7 @@ TEST(IsaTables, MatchDequantizedProductsForEveryOverriddenType) {
       if (k.vec_dot == r.vec_dot) continue;  // not overridden: ref's own test covers it
       const auto bs = static_cast<std::int64_t>(type_traits(type).block_size);
       std::vector<std::int64_t> sizes = bs == 1 ? std::vector<std::int64_t>{1, 15, 16, 17, 64, 100, 771}
-                                               : std::vector<std::int64_t>{bs, 2 * bs, 3 * bs, 768 / bs * bs};
+                                               : std::vector<std::int64_t>{bs, 2 * bs, 3 * bs, 7 * bs, 24 * bs};  // 4-block groups + tails
       for (std::int64_t n : sizes) {
         // rows [1, 37): two 16-row GEMM panels + a 4-row tile; 19 tokens: 8-token tiles and tails, and
         // the 16-token minimum of the panel GEMM reached.

@@ -62,6 +62,7 @@ CpuFeatures detect() {
       f.avx512bw = f.avx512f && ((b >> 30) & 1);
       f.avx512vl = f.avx512f && ((b >> 31) & 1);
       f.avx512vnni = f.avx512f && ((c >> 11) & 1);
+      f.avx512vbmi = f.avx512f && ((c >> 1) & 1);
       unsigned a1 = 0, b1 = 0, c1 = 0, d1 = 0;
       __cpuid_count(7, 1, a1, b1, c1, d1);
       f.avx512bf16 = f.avx512f && ((a1 >> 5) & 1);
@@ -105,6 +106,7 @@ std::string CpuFeatures::to_string() const {
   add(avx512bw, "AVX512BW");
   add(avx512vl, "AVX512VL");
   add(avx512vnni, "AVX512VNNI");
+  add(avx512vbmi, "AVX512VBMI");
   add(avx512bf16, "AVX512BF16");
   return s;
 }

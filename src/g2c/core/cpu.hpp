@@ -14,6 +14,7 @@ struct CpuFeatures {
   bool avx512bw = false;
   bool avx512vl = false;
   bool avx512vnni = false;
+  bool avx512vbmi = false;  // byte permutes (vpermt2b): the avx512 table's Q4_0 decode uses them when present
   bool avx512bf16 = false;
   std::string brand;        // e.g. "AMD EPYC 9654 96-Core Processor"
   int logical_cores = 0;    // online logical CPUs

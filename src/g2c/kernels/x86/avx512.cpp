@@ -18,6 +18,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "g2c/core/cpu.hpp"
 #include "g2c/kernels/kernels.hpp"
 #include "g2c/kernels/ref/ref.hpp"
 #include "g2c/quant/blocks.hpp"
@@ -46,6 +47,10 @@ void rmsnorm(const float* x, const float* w, float* y, std::int64_t n, float eps
 void add(const float* a, const float* b, float* y, std::int64_t n);
 void silu(const float* x, float* y, std::int64_t n);
 void swiglu(const float* gate, const float* up, float* y, std::int64_t n);
+// Defined in x86/avx512_vbmi.cpp (installed when the CPU has AVX512_VBMI): Q4_0 decode, 4 blocks a step.
+void q4_0_matvec_vbmi(std::int64_t n, const void* w, std::size_t rb, const void* x, float* y, std::int64_t r0,
+                      std::int64_t r1);
+float q4_0_vec_dot_vbmi(std::int64_t n, const void* w, const void* x);
 // Defined in x86/avx512_gemm.cpp: prefill over packed 16-row panels; returns the rows it did.
 std::int64_t matmul_panels(GgmlType type, std::int64_t n, const void* w, std::size_t rb, const void* x,
                            std::size_t xs, std::int64_t n_tok, float* y, std::int64_t ldy, std::int64_t r0,
@@ -721,6 +726,10 @@ KernelTable make() {
   install<Driver<dot_q5_k<1>, dot_q5_k<kRows>>, GgmlType::Q5_K>(ty[static_cast<int>(GgmlType::Q5_K)], GgmlType::Q8_K, &q8_k_from_float);
   install<Driver<dot_q3_k<1>, dot_q3_k<kRows>>, GgmlType::Q3_K>(ty[static_cast<int>(GgmlType::Q3_K)], GgmlType::Q8_K, &q8_k_from_float);
   install<Driver<dot_q2_k<1>, dot_q2_k<kRows>>, GgmlType::Q2_K>(ty[static_cast<int>(GgmlType::Q2_K)], GgmlType::Q8_K, &q8_k_from_float);
+  if (cpu_features().avx512vbmi) {
+    ty[static_cast<int>(GgmlType::Q4_0)].matvec = &detail::q4_0_matvec_vbmi;
+    ty[static_cast<int>(GgmlType::Q4_0)].vec_dot = &detail::q4_0_vec_dot_vbmi;
+  }
   t.rmsnorm = &detail::rmsnorm;
   t.add = &detail::add;
   t.silu = &detail::silu;
