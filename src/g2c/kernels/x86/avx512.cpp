@@ -96,40 +96,8 @@ inline float hsum16(__m512 v) {
 // ---- float weights x f32 activations ----------------------------------------------------------
 // Weights are widened 16 at a time; n is any length (masked tail).
 
-// One float row (decode): four accumulators, 64 weights a step. With one accumulator the FMA latency
-// (4 cycles per 16 weights) capped a core at ~30 GB/s of F16, too close to what DRAM delivers to it.
-template <int Kind>  // 0 f32, 1 f16, 2 bf16
-inline __m512 widen16(const std::uint8_t* w, std::int64_t i, __mmask16 m) {
-  if constexpr (Kind == 0) return _mm512_maskz_loadu_ps(m, reinterpret_cast<const float*>(w) + i);
-  else if constexpr (Kind == 1) return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, w + 2 * i));
-  else return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, w + 2 * i)), 16));
-}
-
-template <int Kind>
-inline float dot_float_row(std::int64_t n, const std::uint8_t* w, const float* x) {
-  const __mmask16 all = 0xffff;
-  __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-  std::int64_t i = 0;
-  // (A software prefetch 1-4 KiB ahead here halved tinyllama F16 decode: 20.5 -> 11 tok/s.)
-  for (; i + 64 <= n; i += 64) {
-    a0 = _mm512_fmadd_ps(widen16<Kind>(w, i, all), _mm512_loadu_ps(x + i), a0);
-    a1 = _mm512_fmadd_ps(widen16<Kind>(w, i + 16, all), _mm512_loadu_ps(x + i + 16), a1);
-    a2 = _mm512_fmadd_ps(widen16<Kind>(w, i + 32, all), _mm512_loadu_ps(x + i + 32), a2);
-    a3 = _mm512_fmadd_ps(widen16<Kind>(w, i + 48, all), _mm512_loadu_ps(x + i + 48), a3);
-  }
-  for (; i < n; i += 16) {
-    const __mmask16 m = n - i >= 16 ? all : static_cast<__mmask16>((1u << (n - i)) - 1);
-    a0 = _mm512_fmadd_ps(widen16<Kind>(w, i, m), _mm512_maskz_loadu_ps(m, x + i), a0);
-  }
-  return hsum16(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
-}
-
 template <int NR>
 inline void dot_f32(std::int64_t n, const std::uint8_t* w, std::size_t rb, const float* x, float* out) {
-  if constexpr (NR == 1) {
-    out[0] = dot_float_row<0>(n, w, x);
-    return;
-  }
   __m512 acc[NR];
   for (int r = 0; r < NR; ++r) acc[r] = _mm512_setzero_ps();
   std::int64_t i = 0;
@@ -150,10 +118,6 @@ inline void dot_f32(std::int64_t n, const std::uint8_t* w, std::size_t rb, const
 
 template <int NR>
 inline void dot_f16(std::int64_t n, const std::uint8_t* w, std::size_t rb, const float* x, float* out) {
-  if constexpr (NR == 1) {
-    out[0] = dot_float_row<1>(n, w, x);
-    return;
-  }
   __m512 acc[NR];
   for (int r = 0; r < NR; ++r) acc[r] = _mm512_setzero_ps();
   std::int64_t i = 0;
@@ -177,10 +141,6 @@ inline void dot_f16(std::int64_t n, const std::uint8_t* w, std::size_t rb, const
 
 template <int NR>
 inline void dot_bf16(std::int64_t n, const std::uint8_t* w, std::size_t rb, const float* x, float* out) {
-  if constexpr (NR == 1) {
-    out[0] = dot_float_row<2>(n, w, x);
-    return;
-  }
   __m512 acc[NR];
   for (int r = 0; r < NR; ++r) acc[r] = _mm512_setzero_ps();
   std::int64_t i = 0;
