@@ -42,7 +42,7 @@ void attend_f16(const float* q, const void* k, const void* v, std::size_t row_st
 void kv_store_f16(const float* x, void* dst, std::int64_t n);
 extern const std::array<AttendMultiFn, 2> kAttendMulti;
 void q8_0_from_float(const float* x, void* y, std::int64_t n);
-// Defined in x86/avx512_rowops.cpp: elementwise and row operations.
+// Defined in x86/avx512_attention.cpp too: elementwise and row operations.
 void rmsnorm(const float* x, const float* w, float* y, std::int64_t n, float eps);
 void add(const float* a, const float* b, float* y, std::int64_t n);
 void silu(const float* x, float* y, std::int64_t n);

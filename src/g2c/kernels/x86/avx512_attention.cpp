@@ -1,6 +1,6 @@
-// AVX-512 attention over the KV cache, softmax, F16 KV store and the Q8_0 activation quantizer: the
-// row operations of the avx512 table (x86/avx512.cpp holds the matrix kernels and the table). Same
-// compile flags as avx512.cpp; nothing here is inline in a shared header.
+// AVX-512 row operations of the avx512 table: attention over the KV cache, softmax, the F16 KV store,
+// the Q8_0 activation quantizer, RMSNorm, add, SiLU and SwiGLU (x86/avx512.cpp holds the matrix kernels
+// and the table). Same compile flags as avx512.cpp; nothing here is inline in a shared header.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -15,13 +15,16 @@ namespace g2c::kernels::avx512::detail {
 namespace {
 
 // ---- attention over the KV cache ----------------------------------------------------------------
-// exp(x) for x <= 0 (softmax after max subtraction): range reduction to 2^n * exp(r), |r| <= ln2/2,
-// degree-6 polynomial; relative error ~2e-7, below the f32 rounding of the reference's std::exp sum.
+// exp(x): x = n ln2 + r, |r| <= ln2/2, e^r by its degree-6 Taylor polynomial (relative error < 2e-7
+// on that interval, below the f32 rounding of the reference's std::exp sum), times 2^n by vscalefps,
+// which also gives denormals / 0 below the float range and +inf above it (SiLU's exp(-x) needs both
+// ends; softmax after max subtraction only x <= 0).
 inline __m512 exp512(__m512 x) {
-  x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187045e-06f), r);
+  x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(89.0f)), _mm512_set1_ps(-104.0f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);  // ln2, high part (n * hi exact)
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187045e-06f), r);  // ln2, low part
   __m512 p = _mm512_set1_ps(1.0f / 720);
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
@@ -29,8 +32,7 @@ inline __m512 exp512(__m512 x) {
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-  const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
-  return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+  return _mm512_scalef_ps(p, n);
 }
 
 // softmax in place; the sum is accumulated in float lanes then reduced in double.
@@ -418,4 +420,68 @@ void q8_0_from_float(const float* x, void* y, std::int64_t n) {
     }
   }
 }
+
+void rmsnorm(const float* x, const float* w, float* y, std::int64_t n, float eps);
+void add(const float* a, const float* b, float* y, std::int64_t n);
+void silu(const float* x, float* y, std::int64_t n);
+void swiglu(const float* gate, const float* up, float* y, std::int64_t n);
+
+namespace {
+
+// ---- elementwise and row operations: RMSNorm, add, SiLU, SwiGLU ---------------------------------
+// Once per token per layer in prefill; the scalar ref versions (libm expf per element) were 6-7% of
+// llama-110m pp512.
+inline __mmask16 tail_mask(std::int64_t left) {
+  return left >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << left) - 1);
+}
+
+inline __m512 silu16(__m512 v) {
+  const __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), v));
+  return _mm512_div_ps(v, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+}
+
+}  // namespace
+
+void rmsnorm(const float* x, const float* w, float* y, std::int64_t n, float eps) {
+  // The sum of squares in double, as ggml and the ref table (a float sum moved greedy runs off the
+  // reference trajectory sooner).
+  __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
+  for (std::int64_t i = 0; i < n; i += 16) {
+    const __m512 a = _mm512_maskz_loadu_ps(tail_mask(n - i), x + i);
+    const __m512 sq = _mm512_mul_ps(a, a);  // x*x rounded to float first, as ref
+    s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(sq)));
+    s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(sq), 1))));
+  }
+  const float mean = static_cast<float>(_mm512_reduce_add_pd(_mm512_add_pd(s0, s1)) / static_cast<double>(n));
+  const __m512 scale = _mm512_set1_ps(1.0f / __builtin_sqrtf(mean + eps));
+  for (std::int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = tail_mask(n - i);
+    __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), scale);
+    if (w) v = _mm512_mul_ps(v, _mm512_maskz_loadu_ps(m, w + i));
+    _mm512_mask_storeu_ps(y + i, m, v);
+  }
+}
+
+void add(const float* a, const float* b, float* y, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = tail_mask(n - i);
+    _mm512_mask_storeu_ps(y + i, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i)));
+  }
+}
+
+void silu(const float* x, float* y, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = tail_mask(n - i);
+    _mm512_mask_storeu_ps(y + i, m, silu16(_mm512_maskz_loadu_ps(m, x + i)));
+  }
+}
+
+void swiglu(const float* gate, const float* up, float* y, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = tail_mask(n - i);
+    const __m512 g = _mm512_maskz_loadu_ps(m, gate + i);
+    _mm512_mask_storeu_ps(y + i, m, _mm512_mul_ps(silu16(g), _mm512_maskz_loadu_ps(m, up + i)));
+  }
+}
+
 }  // namespace g2c::kernels::avx512::detail
