@@ -412,7 +412,8 @@ inline void dot_q23_k(std::int64_t n, const std::uint8_t* w, std::size_t rb, con
       __m256i isum = _mm256_setzero_si256();
       for (int h = 0; h < 2; ++h) {
         // the half's 8 multipliers as int16 in both 128-bit lanes; shuffled per j below
-        const __m256i s16 = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_srli_si128(sc8, 8 * h)));
+        const __m256i s16 = _mm256_broadcastsi128_si256(
+            _mm_cvtepi8_epi16(h == 0 ? sc8 : _mm_srli_si128(sc8, 8)));  // byte shifts need an immediate
         const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * h));
         for (int j = 0; j < 4; ++j) {
           __m256i c = _mm256_and_si256(_mm256_srli_epi16(q, 2 * j), m3);
