@@ -14,7 +14,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -726,7 +728,9 @@ KernelTable make() {
   install<Driver<dot_q5_k<1>, dot_q5_k<kRows>>, GgmlType::Q5_K>(ty[static_cast<int>(GgmlType::Q5_K)], GgmlType::Q8_K, &q8_k_from_float);
   install<Driver<dot_q3_k<1>, dot_q3_k<kRows>>, GgmlType::Q3_K>(ty[static_cast<int>(GgmlType::Q3_K)], GgmlType::Q8_K, &q8_k_from_float);
   install<Driver<dot_q2_k<1>, dot_q2_k<kRows>>, GgmlType::Q2_K>(ty[static_cast<int>(GgmlType::Q2_K)], GgmlType::Q8_K, &q8_k_from_float);
-  if (cpu_features().avx512vbmi) {
+  // G2C_AVX512_VBMI=0 keeps the block-pair Q4_0 decode on a VBMI CPU (how CI tests the fallback).
+  const char* vbmi_env = std::getenv("G2C_AVX512_VBMI");
+  if (cpu_features().avx512vbmi && !(vbmi_env && std::string(vbmi_env) == "0")) {
     ty[static_cast<int>(GgmlType::Q4_0)].matvec = &detail::q4_0_matvec_vbmi;
     ty[static_cast<int>(GgmlType::Q4_0)].vec_dot = &detail::q4_0_vec_dot_vbmi;
   }
