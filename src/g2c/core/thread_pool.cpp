@@ -70,6 +70,12 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
   while (pending_.load(std::memory_order_acquire) != 0) cpu_relax();
 }
 
+std::pair<std::int64_t, std::int64_t> ThreadPool::chunk(std::int64_t n, int ith, int nth, std::int64_t grain) {
+  grain = std::max<std::int64_t>(1, grain);
+  const std::int64_t n_blocks = (n + grain - 1) / grain;
+  return {std::min(n, n_blocks * ith / nth * grain), std::min(n, n_blocks * (ith + 1) / nth * grain)};
+}
+
 void ThreadPool::parallel_for(std::int64_t n, const std::function<void(std::int64_t, std::int64_t)>& fn,
                               std::int64_t grain) {
   if (n <= 0) return;
@@ -82,26 +88,25 @@ void ThreadPool::parallel_for(std::int64_t n, const std::function<void(std::int6
   }
   run([&](int ith, int) {
     if (ith >= nth) return;
-    const std::int64_t b = std::min(n, n_blocks * ith / nth * grain);
-    const std::int64_t e = std::min(n, n_blocks * (ith + 1) / nth * grain);
+    const auto [b, e] = chunk(n, ith, nth, grain);
     if (b < e) fn(b, e);
   });
 }
 
-void ThreadPool::parallel_for_dynamic(std::int64_t n, std::int64_t chunk,
+void ThreadPool::parallel_for_dynamic(std::int64_t n, std::int64_t chunk_size,
                                       const std::function<void(std::int64_t, std::int64_t)>& fn) {
   if (n <= 0) return;
-  chunk = std::max<std::int64_t>(1, chunk);
-  if (n_threads_ == 1 || n <= chunk) {
+  chunk_size = std::max<std::int64_t>(1, chunk_size);
+  if (n_threads_ == 1 || n <= chunk_size) {
     fn(0, n);
     return;
   }
   std::atomic<std::int64_t> next{0};
   run([&](int, int) {
     for (;;) {
-      const std::int64_t b = next.fetch_add(chunk, std::memory_order_relaxed);
+      const std::int64_t b = next.fetch_add(chunk_size, std::memory_order_relaxed);
       if (b >= n) return;
-      fn(b, std::min(n, b + chunk));
+      fn(b, std::min(n, b + chunk_size));
     }
   });
 }

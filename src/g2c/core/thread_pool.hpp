@@ -4,6 +4,7 @@
 // apart, and a futex wake-up costs more than the region itself), then sleeps on a condition variable,
 // so an idle server burns no CPU. The calling thread is worker 0 and does its share.
 #include <atomic>
+#include <utility>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -31,11 +32,14 @@ class ThreadPool {
   // rest), so a kernel that works on blocks of grain rows sees whole blocks whatever the pool size.
   void parallel_for(std::int64_t n, const std::function<void(std::int64_t begin, std::int64_t end)>& fn,
                     std::int64_t grain = 1);
-  // As parallel_for, but threads take chunks of `chunk` items from a shared counter until none are
+  // Worker ith's chunk [begin, end) of parallel_for's fixed split of [0, n) over nth workers, for code
+  // already inside run() (several splits in one parallel region).
+  static std::pair<std::int64_t, std::int64_t> chunk(std::int64_t n, int ith, int nth, std::int64_t grain = 1);
+  // As parallel_for, but threads take chunks of `chunk_size` items from a shared counter until none are
   // left, so a thread slowed by the memory system does less of the work (decode streams weights
   // from DRAM, and a fixed half each measured 10-15% of the time waiting at the barrier). Which
   // thread runs a chunk varies; fn must give the same result for a chunk whichever thread runs it.
-  void parallel_for_dynamic(std::int64_t n, std::int64_t chunk,
+  void parallel_for_dynamic(std::int64_t n, std::int64_t chunk_size,
                             const std::function<void(std::int64_t begin, std::int64_t end)>& fn);
 
  private:

@@ -305,9 +305,7 @@ void Context::run(std::span<const BatchToken> batch, std::span<const std::int32_
       pool.run([&](int ith, int nth) {
         for (int i = 0; i < np; ++i) {
           const WeightTensor& W = *ps[i].W;
-          const std::int64_t blocks = (W.n_out + kMatmulGrain - 1) / kMatmulGrain;
-          const std::int64_t r0 = std::min(W.n_out, blocks * ith / nth * kMatmulGrain);
-          const std::int64_t r1 = std::min(W.n_out, blocks * (ith + 1) / nth * kMatmulGrain);
+          const auto [r0, r1] = ThreadPool::chunk(W.n_out, ith, nth, kMatmulGrain);
           if (r0 < r1)
             k.types[static_cast<std::size_t>(W.type)].matmul(n_in, W.data, W.row_bytes, xin[i], x_stride[i], n,
                                                              ps[i].y, W.n_out, r0, r1);

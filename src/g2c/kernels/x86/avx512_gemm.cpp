@@ -427,7 +427,6 @@ std::int64_t matmul_int(const IntFormat& f, std::int64_t n, const std::uint8_t* 
                         std::int64_t r0, std::int64_t r1) {
   const std::int64_t n_panels = (r1 - r0) / kPanelRows;
   if (n_panels == 0 || n % f.sb != 0) return 0;
-  const std::int64_t ng = n / f.g;
   thread_local ActPrep prep;
   prep_act(f, n, x, xs, n_tok, prep);
   // K blocks of kKcInt weights: one block of every token's activations (n_tok x kKcInt bytes) stays in
@@ -446,7 +445,6 @@ std::int64_t matmul_int(const IntFormat& f, std::int64_t n, const std::uint8_t* 
       }
     }
   }
-  (void)ng;
   return n_panels * kPanelRows;
 }
 
