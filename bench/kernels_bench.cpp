@@ -42,8 +42,10 @@ Fixture make(const KernelTable& t, GgmlType type, std::int64_t n_tok) {
   f.x.resize(f.xs * n_tok);
   for (std::int64_t it = 0; it < n_tok; ++it) {
     for (auto& v : src) v = nd(rng);
-    if (k.from_float) k.from_float(src.data(), f.x.data() + it * f.xs, kN);
-    else std::memcpy(f.x.data() + it * f.xs, src.data(), kN * 4);
+    if (k.from_float)
+      k.from_float(src.data(), f.x.data() + it * f.xs, kN);
+    else
+      std::memcpy(f.x.data() + it * f.xs, src.data(), kN * 4);
   }
   return f;
 }
@@ -85,7 +87,7 @@ void BM_matmul64(benchmark::State& state, const char* isa, GgmlType type) {
   state.SetLabel(isa);
 }
 
-const GgmlType kTypes[] = {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0,
+const GgmlType kTypes[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0,
                            GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q2_K, GgmlType::Q3_K,
                            GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K};
 

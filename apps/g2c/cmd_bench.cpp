@@ -146,18 +146,35 @@ void run_bench(const BenchOptions& o) {
   struct rusage ru {};
   ::getrusage(RUSAGE_SELF, &ru);
   const double peak_rss_mib = static_cast<double>(ru.ru_maxrss) / 1024.0;  // ru_maxrss is KiB on Linux
-  fmt::print(stderr, "load: {:.1f} ms to a context, {:.1f} ms to the first token; peak RSS {:.1f} MiB (weights {:.1f} MiB, KV cache {:.1f} MiB)\n",
-             load_ms, first_token_ms, peak_rss_mib, static_cast<double>(wbytes) / (1 << 20), static_cast<double>(ctx.kv_bytes()) / (1 << 20));
-  auto test_name = [](const Row& r) { return r.n_prompt ? fmt::format("pp{}", r.n_prompt) : fmt::format("tg{}", r.n_gen); };
+  fmt::print(stderr,
+             "load: {:.1f} ms to a context, {:.1f} ms to the first token; peak RSS {:.1f} MiB (weights {:.1f} MiB, KV "
+             "cache {:.1f} MiB)\n",
+             load_ms, first_token_ms, peak_rss_mib, static_cast<double>(wbytes) / (1 << 20),
+             static_cast<double>(ctx.kv_bytes()) / (1 << 20));
+  auto test_name = [](const Row& r) {
+    return r.n_prompt ? fmt::format("pp{}", r.n_prompt) : fmt::format("tg{}", r.n_gen);
+  };
   if (o.output == "json") {
     nlohmann::json arr = nlohmann::json::array();
     for (const auto& r : rows)
-      arr.push_back({{"model_filename", path}, {"model_type", type}, {"model_size", wbytes},
-                     {"n_params", nullptr}, {"n_threads", r.n_threads}, {"n_prompt", r.n_prompt}, {"n_gen", r.n_gen},
-                     {"avg_ts", r.avg}, {"stddev_ts", r.stddev}, {"samples_ts", r.samples}, {"isa", isa},
+      arr.push_back({{"model_filename", path},
+                     {"model_type", type},
+                     {"model_size", wbytes},
+                     {"n_params", nullptr},
+                     {"n_threads", r.n_threads},
+                     {"n_prompt", r.n_prompt},
+                     {"n_gen", r.n_gen},
+                     {"avg_ts", r.avg},
+                     {"stddev_ts", r.stddev},
+                     {"samples_ts", r.samples},
+                     {"isa", isa},
                      {"gbps", r.n_gen ? nlohmann::json(r.gbps) : nlohmann::json(nullptr)},
-                     {"logits_hash", r.logits_hash}, {"type_k", o.kv}, {"type_v", o.kv},
-                     {"cpu_info", cpu_features().brand}, {"load_ms", load_ms}, {"first_token_ms", first_token_ms},
+                     {"logits_hash", r.logits_hash},
+                     {"type_k", o.kv},
+                     {"type_v", o.kv},
+                     {"cpu_info", cpu_features().brand},
+                     {"load_ms", load_ms},
+                     {"first_token_ms", first_token_ms},
                      {"peak_rss_mib", peak_rss_mib}});
     fmt::print("{}\n", arr.dump(2));
   } else if (o.output == "csv") {

@@ -111,7 +111,8 @@ void register_bench_backends(CLI::App& app) {
                   "local:PATH|NAME, ollama:MODEL[@URL], openai:MODEL[@URL] (repeat for each backend)")
       ->required()
       ->allow_extra_args(false);
-  cmd->add_option("--prompts", o->prompts, "Prompt file, one per line ('#' comments; default bench/prompts/stories.txt)");
+  cmd->add_option("--prompts", o->prompts,
+                  "Prompt file, one per line ('#' comments; default bench/prompts/stories.txt)");
   cmd->add_option("-n,--max-new-tokens", o->max_new_tokens, "Tokens to generate per request")->capture_default_str();
   cmd->add_option("--runs", o->runs, "Passes over the prompt set")->capture_default_str();
   cmd->add_flag("--stream", o->stream, "Use stream(): adds time to first token and time per output token");

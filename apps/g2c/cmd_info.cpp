@@ -38,14 +38,15 @@ struct Summary {
 // llama_ftype labels (formats.md 5.4): general.file_type is not a tensor type id.
 std::string ftype_label(std::int64_t ft) {
   static const std::map<std::int64_t, const char*> kNames = {
-      {0, "ALL_F32"},   {1, "MOSTLY_F16"},    {2, "MOSTLY_Q4_0"},    {3, "MOSTLY_Q4_1"},   {7, "MOSTLY_Q8_0"},
-      {8, "MOSTLY_Q5_0"}, {9, "MOSTLY_Q5_1"}, {10, "MOSTLY_Q2_K"},   {11, "MOSTLY_Q3_K_S"}, {12, "MOSTLY_Q3_K_M"},
-      {13, "MOSTLY_Q3_K_L"}, {14, "MOSTLY_Q4_K_S"}, {15, "MOSTLY_Q4_K_M"}, {16, "MOSTLY_Q5_K_S"},
-      {17, "MOSTLY_Q5_K_M"}, {18, "MOSTLY_Q6_K"}, {19, "MOSTLY_IQ2_XXS"}, {20, "MOSTLY_IQ2_XS"},
-      {21, "MOSTLY_Q2_K_S"}, {22, "MOSTLY_IQ3_XS"}, {23, "MOSTLY_IQ3_XXS"}, {24, "MOSTLY_IQ1_S"},
-      {25, "MOSTLY_IQ4_NL"}, {26, "MOSTLY_IQ3_S"}, {27, "MOSTLY_IQ3_M"}, {28, "MOSTLY_IQ2_S"},
-      {29, "MOSTLY_IQ2_M"}, {30, "MOSTLY_IQ4_XS"}, {31, "MOSTLY_IQ1_M"}, {32, "MOSTLY_BF16"},
-      {36, "MOSTLY_TQ1_0"}, {37, "MOSTLY_TQ2_0"}, {1024, "GUESSED"}};
+      {0, "ALL_F32"},         {1, "MOSTLY_F16"},     {2, "MOSTLY_Q4_0"},    {3, "MOSTLY_Q4_1"},
+      {7, "MOSTLY_Q8_0"},     {8, "MOSTLY_Q5_0"},    {9, "MOSTLY_Q5_1"},    {10, "MOSTLY_Q2_K"},
+      {11, "MOSTLY_Q3_K_S"},  {12, "MOSTLY_Q3_K_M"}, {13, "MOSTLY_Q3_K_L"}, {14, "MOSTLY_Q4_K_S"},
+      {15, "MOSTLY_Q4_K_M"},  {16, "MOSTLY_Q5_K_S"}, {17, "MOSTLY_Q5_K_M"}, {18, "MOSTLY_Q6_K"},
+      {19, "MOSTLY_IQ2_XXS"}, {20, "MOSTLY_IQ2_XS"}, {21, "MOSTLY_Q2_K_S"}, {22, "MOSTLY_IQ3_XS"},
+      {23, "MOSTLY_IQ3_XXS"}, {24, "MOSTLY_IQ1_S"},  {25, "MOSTLY_IQ4_NL"}, {26, "MOSTLY_IQ3_S"},
+      {27, "MOSTLY_IQ3_M"},   {28, "MOSTLY_IQ2_S"},  {29, "MOSTLY_IQ2_M"},  {30, "MOSTLY_IQ4_XS"},
+      {31, "MOSTLY_IQ1_M"},   {32, "MOSTLY_BF16"},   {36, "MOSTLY_TQ1_0"},  {37, "MOSTLY_TQ2_0"},
+      {1024, "GUESSED"}};
   auto it = kNames.find(ft);
   return it == kNames.end() ? fmt::format("unknown ({})", ft) : fmt::format("{} ({})", it->second, ft);
 }
@@ -111,15 +112,18 @@ nlohmann::json value_json(const gguf::Value& v) {
   if (v.is_string()) return v.as_str();
   if (v.is_bool()) return v.as_bool();
   if (v.is_float()) return v.as_f64();
-  if (v.is_integer()) return v.type() == gguf::ValueType::UINT64 ? nlohmann::json(v.as_u64()) : nlohmann::json(v.as_i64());
+  if (v.is_integer())
+    return v.type() == gguf::ValueType::UINT64 ? nlohmann::json(v.as_u64()) : nlohmann::json(v.as_i64());
   // arrays: shortened, like the text form
   nlohmann::json j;
   j["type"] = std::string("array[") + gguf::value_type_name(v.elem_type()) + "]";
   j["count"] = v.size();
   nlohmann::json head = nlohmann::json::array();
   for (std::size_t i = 0; i < v.size() && i < 8; ++i) {
-    if (v.elem_type() == gguf::ValueType::STRING) head.push_back(v.strings()[i]);
-    else head.push_back(v.float_at(i));
+    if (v.elem_type() == gguf::ValueType::STRING)
+      head.push_back(v.strings()[i]);
+    else
+      head.push_back(v.float_at(i));
   }
   j["head"] = head;
   return j;
@@ -127,7 +131,9 @@ nlohmann::json value_json(const gguf::Value& v) {
 
 nlohmann::json system_json() {
   const auto& c = cpu_features();
-  return {{"cpu", c.brand}, {"features", c.to_string()}, {"logical_cores", c.logical_cores},
+  return {{"cpu", c.brand},
+          {"features", c.to_string()},
+          {"logical_cores", c.logical_cores},
           {"physical_cores", c.physical_cores}};
 }
 
@@ -140,8 +146,10 @@ void print_system() {
 void run_info(const InfoOptions& o) {
   if (o.file.empty()) {
     if (!o.system) throw InvalidArgument("g2c info: a FILE is required (or --system)");
-    if (o.json) fmt::print("{}\n", nlohmann::json{{"system", system_json()}}.dump(2));
-    else print_system();
+    if (o.json)
+      fmt::print("{}\n", nlohmann::json{{"system", system_json()}}.dump(2));
+    else
+      print_system();
     return;
   }
   auto f = gguf::File::open(resolve_model_path(o.file));
@@ -187,7 +195,10 @@ void run_info(const InfoOptions& o) {
     for (const auto& t : f->tensors()) {
       nlohmann::json ne = nlohmann::json::array();
       for (std::uint32_t d = 0; d < t.n_dims; ++d) ne.push_back(t.ne[d]);
-      ts.push_back({{"name", t.name}, {"type", type_name(t.type)}, {"ne", ne}, {"bytes", t.n_bytes},
+      ts.push_back({{"name", t.name},
+                    {"type", type_name(t.type)},
+                    {"ne", ne},
+                    {"bytes", t.n_bytes},
                     {"offset", f->data_offset() + t.offset}});
     }
     j["tensors"] = ts;

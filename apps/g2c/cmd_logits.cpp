@@ -87,9 +87,8 @@ void run_logits(const LogitsOptions& o) {
     auto l = ctx.logits(i);
     for (std::size_t j = 0; j < order.size(); ++j) order[j] = static_cast<std::int32_t>(j);
     // Descending logit, then ascending id (the arch-goldens order).
-    std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](std::int32_t a, std::int32_t b) {
-      return l[a] != l[b] ? l[a] > l[b] : a < b;
-    });
+    std::partial_sort(order.begin(), order.begin() + k, order.end(),
+                      [&](std::int32_t a, std::int32_t b) { return l[a] != l[b] ? l[a] > l[b] : a < b; });
     if (o.json) {
       nlohmann::json top = nlohmann::json::array();
       for (int j = 0; j < k; ++j) top.push_back({order[j], l[order[j]]});

@@ -59,14 +59,15 @@ void run_perplexity(const PplOptions& o) {
   co.kv_type = o.f16_kv ? model::KvType::kF16 : model::KvType::kF32;
   model::Context ctx(*model, co);
   const auto n_chunk_max = static_cast<std::int32_t>(tokens.size() / static_cast<std::size_t>(o.n_ctx));
-  std::fprintf(stderr, "perplexity: %zu tokens; calculating perplexity over %d chunks, n_ctx=%d, batch_size=%d, n_seq=1\n",
+  std::fprintf(stderr,
+               "perplexity: %zu tokens; calculating perplexity over %d chunks, n_ctx=%d, batch_size=%d, n_seq=1\n",
                tokens.size(), o.n_chunks < 0 ? n_chunk_max : std::min(o.n_chunks, n_chunk_max), o.n_ctx, o.n_ctx);
   const Timer timer;
-  const model::PerplexityResult r = model::perplexity(
-      ctx, tokens, o.n_ctx, add_bos ? tok->bos_id() : -1, o.n_chunks, [](std::int32_t ic, double running) {
-        std::printf("[%d]%.4lf,", ic + 1, running);
-        std::fflush(stdout);
-      });
+  const model::PerplexityResult r = model::perplexity(ctx, tokens, o.n_ctx, add_bos ? tok->bos_id() : -1, o.n_chunks,
+                                                      [](std::int32_t ic, double running) {
+                                                        std::printf("[%d]%.4lf,", ic + 1, running);
+                                                        std::fflush(stdout);
+                                                      });
   std::printf("\n");
   if (r.ppl_err > 0)
     std::printf("Final estimate: PPL = %.4lf +/- %.5lf\n", r.ppl, r.ppl_err);

@@ -77,8 +77,8 @@ void run_quantize(const QuantizeCliOptions& o) {
     for (const auto& t : rep.tensors) {
       std::string shape = fmt::format("{}", t.ne[0]);
       for (int i = 1; i < 4 && t.ne[i] > 1; ++i) shape += fmt::format(" x {}", t.ne[i]);
-      std::printf("%-32s %-16s %5s -> %-5s %10.3f -> %10.3f MiB%s\n", t.name.c_str(), shape.c_str(),
-                  type_name(t.from), type_name(t.to), t.bytes_in / 1048576.0, t.bytes_out / 1048576.0,
+      std::printf("%-32s %-16s %5s -> %-5s %10.3f -> %10.3f MiB%s\n", t.name.c_str(), shape.c_str(), type_name(t.from),
+                  type_name(t.to), t.bytes_in / 1048576.0, t.bytes_out / 1048576.0,
                   t.fallback ? "  (fallback: row not a multiple of 256)" : "");
     }
   }
@@ -97,8 +97,7 @@ void register_quantize(CLI::App& app) {
       "(c392e50) would give it; norms and 1-D tensors stay as they are");
   cmd->add_option("input", o->in, "Input GGUF (any type g2c can decode)")->required();
   cmd->add_option("output", o->out, "Output GGUF (written to a temporary name, then renamed)")->required();
-  cmd->add_option("type", o->type, "Recipe: " + join_names() + " (Q3_K/Q4_K/Q5_K mean the _M recipes)")
-      ->required();
+  cmd->add_option("type", o->type, "Recipe: " + join_names() + " (Q3_K/Q4_K/Q5_K mean the _M recipes)")->required();
   cmd->add_flag("--pure", o->pure,
                 "Every quantizable tensor gets the base type (no Q6_K output, no mixture), like llama-quantize --pure");
   cmd->add_option("-t,--threads", o->threads, "Threads (0: physical cores)")->capture_default_str();

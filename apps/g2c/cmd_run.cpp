@@ -42,11 +42,12 @@ void run_run(const RunOptions& o) {
     tok = tokenizer::Tokenizer::from_gguf(*model->gguf());
   } else {
     if (o.tokenizer.empty()) {
-      throw InvalidArgument("'" + o.model + "' is a llama2.c checkpoint: pass its tokenizer with --tokenizer "
+      throw InvalidArgument("'" + o.model +
+                            "' is a llama2.c checkpoint: pass its tokenizer with --tokenizer "
                             "(e.g. tok512.bin)");
     }
-    tok = tokenizer::Tokenizer::from_llama2c(resolve_model_path(o.tokenizer),
-                                             static_cast<int>(model->hparams().n_vocab));
+    tok =
+        tokenizer::Tokenizer::from_llama2c(resolve_model_path(o.tokenizer), static_cast<int>(model->hparams().n_vocab));
   }
   model::ContextOptions co;
   co.n_ctx = o.n_ctx;
@@ -81,18 +82,21 @@ void run_run(const RunOptions& o) {
   const auto& s = r.stats;
   // The timings start on a fresh line without adding anything to stdout's completion.
   std::fprintf(stderr, "%s", ends_with_newline ? "" : "\n");
-  std::fprintf(stderr, "%s", fmt::format("load: {:.1f} ms ({}; kv cache {:.2f} MiB, n_ctx {}, {} threads{})\n", load_ms,
-                                         model->describe(), static_cast<double>(ctx.kv_bytes()) / (1 << 20),
-                                         ctx.n_ctx(), ctx.threads(), gp.naive ? ", no kv cache" : "")
-                                 .c_str());
-  std::fprintf(stderr, "%s", fmt::format("prompt: {} tokens in {:.2f} ms ({:.1f} tok/s)\n", s.n_prompt_tokens,
-                                         static_cast<double>(s.prefill_ns) / 1e6, s.prompt_tokens_per_second())
-                                 .c_str());
-  std::fprintf(stderr, "%s", fmt::format("generation: {} tokens in {:.2f} ms ({:.1f} tok/s); stop: {}{}\n",
-                                         s.n_generated, static_cast<double>(s.decode_ns) / 1e6,
-                                         s.generation_tokens_per_second(), engine::stop_reason_name(r.stop_reason),
-                                         gp.sampling.greedy() ? ", greedy" : fmt::format(", seed {}", r.seed))
-                                 .c_str());
+  std::fprintf(stderr, "%s",
+               fmt::format("load: {:.1f} ms ({}; kv cache {:.2f} MiB, n_ctx {}, {} threads{})\n", load_ms,
+                           model->describe(), static_cast<double>(ctx.kv_bytes()) / (1 << 20), ctx.n_ctx(),
+                           ctx.threads(), gp.naive ? ", no kv cache" : "")
+                   .c_str());
+  std::fprintf(stderr, "%s",
+               fmt::format("prompt: {} tokens in {:.2f} ms ({:.1f} tok/s)\n", s.n_prompt_tokens,
+                           static_cast<double>(s.prefill_ns) / 1e6, s.prompt_tokens_per_second())
+                   .c_str());
+  std::fprintf(stderr, "%s",
+               fmt::format("generation: {} tokens in {:.2f} ms ({:.1f} tok/s); stop: {}{}\n", s.n_generated,
+                           static_cast<double>(s.decode_ns) / 1e6, s.generation_tokens_per_second(),
+                           engine::stop_reason_name(r.stop_reason),
+                           gp.sampling.greedy() ? ", greedy" : fmt::format(", seed {}", r.seed))
+                   .c_str());
 }
 
 }  // namespace

@@ -77,7 +77,8 @@ void run_tokenize(const TokenizeOptions& o) {
   for (auto id : ids) {
     const std::string bytes = tok->piece(id);
     const std::string shown = tokenizer::sanitize_utf8(bytes);
-    std::fputs(fmt::format("{:6} -> '{}'{}\n", id, shown, shown == bytes ? "" : " (utf-8 decode failure)").c_str(), stdout);
+    std::fputs(fmt::format("{:6} -> '{}'{}\n", id, shown, shown == bytes ? "" : " (utf-8 decode failure)").c_str(),
+               stdout);
   }
 }
 
@@ -86,7 +87,8 @@ void run_tokenize(const TokenizeOptions& o) {
 void register_tokenize(CLI::App& app) {
   auto opts = std::make_shared<TokenizeOptions>();
   auto* cmd = app.add_subcommand("tokenize", "Print the token ids of a text, as llama-tokenize does");
-  cmd->add_option("-m,--model", opts->model, "GGUF file or llama2.c tokenizer.bin (a path, or a name in $G2C_MODELS_DIR)")
+  cmd->add_option("-m,--model", opts->model,
+                  "GGUF file or llama2.c tokenizer.bin (a path, or a name in $G2C_MODELS_DIR)")
       ->required();
   auto* text = cmd->add_option("text", opts->text, "The text (taken literally; may be empty)");
   auto* file = cmd->add_option("-f,--file", opts->file, "Read the text from a file (bytes as they are)");

@@ -28,9 +28,9 @@ TEST(Fp16, KnownValues) {
   EXPECT_EQ(fp32_to_fp16(65519.996f), 0x7bff);
   EXPECT_EQ(fp32_to_fp16(std::numeric_limits<float>::infinity()), 0x7c00);
   EXPECT_EQ(fp32_to_fp16(-0.0f), 0x8000);
-  EXPECT_EQ(fp32_to_fp16(5.9604645e-8f), 0x0001);   // smallest subnormal
-  EXPECT_EQ(fp32_to_fp16(2.9802322e-8f), 0x0000);   // exactly half of it: ties to even (0)
-  EXPECT_EQ(fp32_to_fp16(2.9802326e-8f), 0x0001);   // just above half
+  EXPECT_EQ(fp32_to_fp16(5.9604645e-8f), 0x0001);       // smallest subnormal
+  EXPECT_EQ(fp32_to_fp16(2.9802322e-8f), 0x0000);       // exactly half of it: ties to even (0)
+  EXPECT_EQ(fp32_to_fp16(2.9802326e-8f), 0x0001);       // just above half
   EXPECT_EQ(fp32_to_fp16(1.0f + 1.0f / 2048), 0x3c00);  // tie, even stays
   EXPECT_EQ(fp32_to_fp16(1.0f + 3.0f / 2048), 0x3c02);  // tie, odd rounds up
   EXPECT_TRUE(std::isnan(fp16_to_fp32(fp32_to_fp16(std::nanf("")))));
@@ -54,7 +54,10 @@ TEST(Fp16, MatchesF16CHardware) {
   for (std::uint32_t h = 0; h < 65536; ++h) {
     float a = fp16_to_fp32(static_cast<fp16_t>(h));
     float b = hw_fp16_to_fp32(static_cast<std::uint16_t>(h));
-    if (std::isnan(a)) { EXPECT_TRUE(std::isnan(b)); continue; }
+    if (std::isnan(a)) {
+      EXPECT_TRUE(std::isnan(b));
+      continue;
+    }
     ASSERT_EQ(f32_bits(a), f32_bits(b)) << h;
   }
   std::mt19937 rng(7);

@@ -34,11 +34,14 @@ TEST(ThreadPool, ParallelForCoversOnceOnGrainBoundaries) {
         std::vector<std::atomic<int>> hits(static_cast<std::size_t>(n));
         std::mutex mu;
         std::vector<std::pair<std::int64_t, std::int64_t>> chunks;
-        pool.parallel_for(n, [&](std::int64_t b, std::int64_t e) {
-          for (std::int64_t i = b; i < e; ++i) hits[static_cast<std::size_t>(i)].fetch_add(1);
-          std::lock_guard<std::mutex> lock(mu);
-          chunks.emplace_back(b, e);
-        }, grain);
+        pool.parallel_for(
+            n,
+            [&](std::int64_t b, std::int64_t e) {
+              for (std::int64_t i = b; i < e; ++i) hits[static_cast<std::size_t>(i)].fetch_add(1);
+              std::lock_guard<std::mutex> lock(mu);
+              chunks.emplace_back(b, e);
+            },
+            grain);
         for (std::int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[static_cast<std::size_t>(i)].load(), 1) << n << " " << i;
         for (auto [b, e] : chunks) {
           EXPECT_EQ(b % grain, 0) << "chunk start " << b << " not on the grain " << grain;

@@ -20,8 +20,8 @@ const std::string kModel = std::string(G2C_SHARED_DIR) + "/models/stories260K.gg
 // forward pass; the text also matches llama2.c's doc/stories260K.md).
 const std::vector<std::int32_t> kGreedyIds = {
     403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426, 338, 401, 396, 267, 337, 410, 408,
-    419, 292, 411, 322, 265, 282, 295, 433, 426, 385, 328, 432, 358, 394, 261, 370, 432, 352, 266, 268, 388,
-    426, 338, 391, 266, 267, 337, 335, 312, 432, 398, 312, 286, 267, 414, 270, 333, 415, 426, 13, 438, 310, 439};
+    419, 292, 411, 322, 265, 282, 295, 433, 426, 385, 328, 432, 358, 394, 261, 370, 432, 352, 266, 268, 388, 426,
+    338, 391, 266, 267, 337, 335, 312, 432, 398, 312, 286, 267, 414, 270, 333, 415, 426, 13,  438, 310, 439};
 const std::string kGreedyText =
     "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, "
     "she saw a big, red ball. She wanted to play with it, but it was too high.\nLily'";
@@ -221,9 +221,9 @@ TEST(TinyStories656K, EosStopsAndIsNotText) {
   // The start of the README's independent greedy golden for this model. Only the first 32 ids are
   // compared: SIMD kernels with quantized activations may part from the float64 reference later (at
   // id 59 on avx2 today); with G2C_ISA=ref all 65 match, which the model layer's tests assert.
-  const std::vector<std::int32_t> golden = {147, 201, 282, 215, 286, 598, 1662, 356, 499, 826, 1363,
-                                            1145, 1652, 615, 242, 1482, 951, 628, 499, 826, 872, 921,
-                                            318, 385, 628, 499, 826, 617, 242, 198, 1047, 425};
+  const std::vector<std::int32_t> golden = {147,  201,  282, 215, 286,  598, 1662, 356, 499,  826, 1363,
+                                            1145, 1652, 615, 242, 1482, 951, 628,  499, 826,  872, 921,
+                                            318,  385,  628, 499, 826,  617, 242,  198, 1047, 425};
   ASSERT_GT(r.tokens.size(), golden.size());
   EXPECT_EQ(std::vector<std::int32_t>(r.tokens.begin(), r.tokens.begin() + 32), golden);
   EXPECT_NE(r.text.find("Once upon a time, there was a little girl named Lily. She had a toy car"), std::string::npos);

@@ -32,7 +32,8 @@ int main(int argc, char** argv) {
     const std::vector<std::int32_t> prompt = {tok->bos_id()};
 
     fmt::print("model {} ({}), {} thread(s), best of {}\n\n", path, model->describe(), ctx.threads(), repeats);
-    fmt::print("| generated tokens | cached ms | naive ms | naive / cached | cached tok/s | naive tok/s | same tokens |\n");
+    fmt::print(
+        "| generated tokens | cached ms | naive ms | naive / cached | cached tok/s | naive tok/s | same tokens |\n");
     fmt::print("| ---: | ---: | ---: | ---: | ---: | ---: | :---: |\n");
     for (int n : {64, 128, 256, 512}) {
       double best[2] = {1e300, 1e300};

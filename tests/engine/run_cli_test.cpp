@@ -64,8 +64,8 @@ TEST(RunCli, PromptIsNotEchoed) {
 }
 
 TEST(RunCli, LlamaTwoCCheckpointWithItsTokenizer) {
-  const Output o = run("--model " + kModels + "/stories260K.bin --tokenizer " + kModels +
-                       "/tok512.bin --temp 0 -n 65 -t 1 ''");
+  const Output o =
+      run("--model " + kModels + "/stories260K.bin --tokenizer " + kModels + "/tok512.bin --temp 0 -n 65 -t 1 ''");
   ASSERT_EQ(o.status, 0) << o.err;
   EXPECT_EQ(o.out, kGreedyText);
 }

@@ -15,12 +15,31 @@ namespace {
 
 struct Raw {
   std::vector<std::uint8_t> b;
-  Raw& u8(std::uint8_t v) { b.push_back(v); return *this; }
-  Raw& u32(std::uint32_t v) { put(&v, 4); return *this; }
-  Raw& u64(std::uint64_t v) { put(&v, 8); return *this; }
-  Raw& str(const std::string& s) { u64(s.size()); b.insert(b.end(), s.begin(), s.end()); return *this; }
-  Raw& pad(std::size_t align) { while (b.size() % align) b.push_back(0); return *this; }
-  Raw& zeros(std::size_t n) { b.insert(b.end(), n, 0); return *this; }
+  Raw& u8(std::uint8_t v) {
+    b.push_back(v);
+    return *this;
+  }
+  Raw& u32(std::uint32_t v) {
+    put(&v, 4);
+    return *this;
+  }
+  Raw& u64(std::uint64_t v) {
+    put(&v, 8);
+    return *this;
+  }
+  Raw& str(const std::string& s) {
+    u64(s.size());
+    b.insert(b.end(), s.begin(), s.end());
+    return *this;
+  }
+  Raw& pad(std::size_t align) {
+    while (b.size() % align) b.push_back(0);
+    return *this;
+  }
+  Raw& zeros(std::size_t n) {
+    b.insert(b.end(), n, 0);
+    return *this;
+  }
   void put(const void* p, std::size_t n) {
     auto* c = static_cast<const std::uint8_t*>(p);
     b.insert(b.end(), c, c + n);
@@ -51,7 +70,8 @@ std::vector<std::uint8_t> build(std::uint32_t version, std::uint64_t n_kv, const
 }
 
 std::vector<std::uint8_t> valid_file() {
-  return build(3, 1, [](Raw& r) { r.str("general.architecture").u32(8).str("llama"); }, {TI{}}, 256);
+  return build(
+      3, 1, [](Raw& r) { r.str("general.architecture").u32(8).str("llama"); }, {TI{}}, 256);
 }
 
 struct Case {
@@ -62,29 +82,93 @@ struct Case {
 
 std::vector<Case> cases() {
   auto one_kv = [](std::function<void(Raw&)> f) { return [f] { return build(3, 1, f, {}, 0); }; };
-  auto one_t = [](TI t, std::size_t data = 256) { return [t, data] { return build(3, 0, [](Raw&) {}, {t}, data); }; };
+  auto one_t = [](TI t, std::size_t data = 256) {
+    return [t, data] {
+      return build(
+          3, 0, [](Raw&) {}, {t}, data);
+    };
+  };
   return {
       {"empty file", [] { return std::vector<std::uint8_t>{}; }, "truncated"},
-      {"3 bytes", [] { return std::vector<std::uint8_t>{'G', 'G', 'U'}; }, "truncated"},
-      {"bad magic", [] { auto b = valid_file(); b[3] = 'X'; return b; }, "bad magic"},
-      {"version 1", [] { return build(1, 0, [](Raw&) {}, {}, 0); }, "version 1"},
-      {"version 4", [] { return build(4, 0, [](Raw&) {}, {}, 0); }, "version 4"},
-      {"big-endian", [] { return build(0x03000000u, 0, [](Raw&) {}, {}, 0); }, "big-endian"},
-      {"header cut after version", [] { auto b = valid_file(); b.resize(10); return b; }, "truncated"},
-      {"absurd tensor count", [] { auto b = valid_file(); std::uint64_t n = 1ull << 60; std::memcpy(&b[8], &n, 8); return b; }, "absurd tensor count"},
-      {"absurd kv count", [] { auto b = valid_file(); std::uint64_t n = ~0ull; std::memcpy(&b[16], &n, 8); return b; }, "absurd metadata count"},
+      {"3 bytes",
+       [] {
+         return std::vector<std::uint8_t>{'G', 'G', 'U'};
+       },
+       "truncated"},
+      {"bad magic",
+       [] {
+         auto b = valid_file();
+         b[3] = 'X';
+         return b;
+       },
+       "bad magic"},
+      {"version 1",
+       [] {
+         return build(
+             1, 0, [](Raw&) {}, {}, 0);
+       },
+       "version 1"},
+      {"version 4",
+       [] {
+         return build(
+             4, 0, [](Raw&) {}, {}, 0);
+       },
+       "version 4"},
+      {"big-endian",
+       [] {
+         return build(
+             0x03000000u, 0, [](Raw&) {}, {}, 0);
+       },
+       "big-endian"},
+      {"header cut after version",
+       [] {
+         auto b = valid_file();
+         b.resize(10);
+         return b;
+       },
+       "truncated"},
+      {"absurd tensor count",
+       [] {
+         auto b = valid_file();
+         std::uint64_t n = 1ull << 60;
+         std::memcpy(&b[8], &n, 8);
+         return b;
+       },
+       "absurd tensor count"},
+      {"absurd kv count",
+       [] {
+         auto b = valid_file();
+         std::uint64_t n = ~0ull;
+         std::memcpy(&b[16], &n, 8);
+         return b;
+       },
+       "absurd metadata count"},
       {"key length past end", one_kv([](Raw& r) { r.u64(1ull << 40).zeros(16); }), "runs past the end"},
-      {"key cut short", [] { auto b = valid_file(); b.resize(24 + 8 + 5); return b; }, "truncated"},
+      {"key cut short",
+       [] {
+         auto b = valid_file();
+         b.resize(24 + 8 + 5);
+         return b;
+       },
+       "truncated"},
       {"empty key", one_kv([](Raw& r) { r.str("").u32(4).u32(1); }), "empty key"},
       {"unknown value type", one_kv([](Raw& r) { r.str("k").u32(13).u32(1); }), "unknown value type 13"},
-      {"unknown array element type", one_kv([](Raw& r) { r.str("k").u32(9).u32(99).u64(1); }), "unknown array element type 99"},
+      {"unknown array element type", one_kv([](Raw& r) { r.str("k").u32(9).u32(99).u64(1); }),
+       "unknown array element type 99"},
       {"nested array", one_kv([](Raw& r) { r.str("k").u32(9).u32(9).u64(1); }), "nested arrays"},
-      {"numeric array count past end", one_kv([](Raw& r) { r.str("k").u32(9).u32(4).u64(1ull << 61); }), "runs past the end"},
+      {"numeric array count past end", one_kv([](Raw& r) { r.str("k").u32(9).u32(4).u64(1ull << 61); }),
+       "runs past the end"},
       {"string array count past end", one_kv([](Raw& r) { r.str("k").u32(9).u32(8).u64(1ull << 58); }), "cannot fit"},
       {"string value length past end", one_kv([](Raw& r) { r.str("k").u32(8).u64(~0ull); }), "runs past the end"},
-      {"duplicate key", [] { return build(3, 2, [](Raw& r) { r.str("k").u32(4).u32(1).str("k").u32(4).u32(2); }, {}, 0); }, "duplicate key 'k'"},
+      {"duplicate key",
+       [] {
+         return build(
+             3, 2, [](Raw& r) { r.str("k").u32(4).u32(1).str("k").u32(4).u32(2); }, {}, 0);
+       },
+       "duplicate key 'k'"},
       {"bool value 2", one_kv([](Raw& r) { r.str("k").u32(7).u8(2); }), "bool value 2"},
-      {"alignment not a power of two", one_kv([](Raw& r) { r.str("general.alignment").u32(4).u32(48); }), "not a power of two"},
+      {"alignment not a power of two", one_kv([](Raw& r) { r.str("general.alignment").u32(4).u32(48); }),
+       "not a power of two"},
       {"alignment zero", one_kv([](Raw& r) { r.str("general.alignment").u32(4).u32(0); }), "not a power of two"},
       {"alignment of wrong type", one_kv([](Raw& r) { r.str("general.alignment").u32(8).str("32"); }), "expected u32"},
       {"empty tensor name", one_t(TI{.name = ""}), "empty name"},
@@ -100,10 +184,34 @@ std::vector<Case> cases() {
       {"misaligned offset", one_t(TI{.offset = 4}), "not a multiple of the alignment"},
       {"data outside the file", one_t(TI{.offset = 0}, 100), "outside the file"},
       {"offset far past the end", one_t(TI{.offset = 1ull << 62}), "outside the file"},
-      {"overlapping tensors", [] { return build(3, 0, [](Raw&) {}, {TI{.name = "a"}, TI{.name = "b", .offset = 128}}, 512); }, "overlap"},
-      {"duplicate tensor name", [] { return build(3, 0, [](Raw&) {}, {TI{.name = "a"}, TI{.name = "a", .offset = 256}}, 512); }, "duplicate tensor name 'a'"},
-      {"tensor info cut short", [] { auto b = build(3, 0, [](Raw&) {}, {TI{}}, 0); b.resize(24 + 8 + 1 + 4 + 8); return b; }, "truncated file"},
-      {"data section missing", [] { auto b = build(3, 0, [](Raw&) {}, {TI{}}, 0); b.resize(24 + 8 + 1 + 4 + 16 + 4 + 8); return b; }, "truncated"},
+      {"overlapping tensors",
+       [] {
+         return build(
+             3, 0, [](Raw&) {}, {TI{.name = "a"}, TI{.name = "b", .offset = 128}}, 512);
+       },
+       "overlap"},
+      {"duplicate tensor name",
+       [] {
+         return build(
+             3, 0, [](Raw&) {}, {TI{.name = "a"}, TI{.name = "a", .offset = 256}}, 512);
+       },
+       "duplicate tensor name 'a'"},
+      {"tensor info cut short",
+       [] {
+         auto b = build(
+             3, 0, [](Raw&) {}, {TI{}}, 0);
+         b.resize(24 + 8 + 1 + 4 + 8);
+         return b;
+       },
+       "truncated file"},
+      {"data section missing",
+       [] {
+         auto b = build(
+             3, 0, [](Raw&) {}, {TI{}}, 0);
+         b.resize(24 + 8 + 1 + 4 + 16 + 4 + 8);
+         return b;
+       },
+       "truncated"},
   };
 }
 
@@ -128,7 +236,8 @@ TEST(GgufMalformed, EveryCorruptionIsAClearError) {
       ADD_FAILURE() << c.what << ": parsed without error";
     } catch (const Error& e) {
       std::string msg = e.what();
-      EXPECT_NE(msg.find(c.expect), std::string::npos) << c.what << ": message '" << msg << "' lacks '" << c.expect << "'";
+      EXPECT_NE(msg.find(c.expect), std::string::npos)
+          << c.what << ": message '" << msg << "' lacks '" << c.expect << "'";
       EXPECT_NE(msg.find("case.gguf"), std::string::npos) << c.what << ": message does not name the file: " << msg;
       EXPECT_EQ(msg.find('\n'), std::string::npos) << c.what << ": message is not one line";
     }

@@ -17,7 +17,8 @@ namespace {
 
 std::vector<std::string> shared_ggufs() {
   std::vector<std::string> out;
-  for (const char* sub : {"models", "tokenizer-vectors", "tokenizer-vectors-synthetic", "arch-goldens", "quant-goldens"}) {
+  for (const char* sub :
+       {"models", "tokenizer-vectors", "tokenizer-vectors-synthetic", "arch-goldens", "quant-goldens"}) {
     fs::path dir = fs::path(G2C_SHARED_DIR) / sub;
     if (!fs::is_directory(dir)) continue;
     for (const auto& e : fs::recursive_directory_iterator(dir))

@@ -2,8 +2,8 @@
 // a non-default alignment. (Self-consistency only; the independent checks are in gguf_real_files_test.)
 #include <gtest/gtest.h>
 
-#include <cstring>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 
 #include "g2c/core/error.hpp"
@@ -168,8 +168,8 @@ TEST(GgufWriter, StreamedWriteMatchesInMemory) {
   for (std::uint32_t alignment : {32u, 64u, 1u}) {
     Writer mem = make_writer(alignment);
     std::vector<std::int64_t> ne{64, 3};
-    const auto a = bytes_of(64 / 32 * 18 * 3, 5);   // Q4_0 [3][64]
-    const auto b = bytes_of(7 * 4, 9);              // F32 [7]
+    const auto a = bytes_of(64 / 32 * 18 * 3, 5);  // Q4_0 [3][64]
+    const auto b = bytes_of(7 * 4, 9);             // F32 [7]
     mem.add_tensor("st.a", GgmlType::Q4_0, ne, a);
     mem.add_tensor("st.b", GgmlType::F32, std::vector<std::int64_t>{7}, b);
 

@@ -84,12 +84,14 @@ void make_ollama_store(const fs::path& root, bool with_blob = true) {
     "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
                "digest": "sha256:1111111111111111111111111111111111111111111111111111111111111111", "size": 2},
     "layers": [
-      {"mediaType": "application/vnd.ollama.image.model", "digest": "sha256:)" + kGgufSha + R"(", "size": 1185376},
+      {"mediaType": "application/vnd.ollama.image.model", "digest": "sha256:)" +
+                               kGgufSha + R"(", "size": 1185376},
       {"mediaType": "application/vnd.ollama.image.params",
        "digest": "sha256:2222222222222222222222222222222222222222222222222222222222222222", "size": 17}
     ]})";
   write(root / "manifests/registry.ollama.ai/library/stories260K/latest", manifest);
-  write(root / "blobs/sha256-2222222222222222222222222222222222222222222222222222222222222222", R"({"stop": ["</s>"]})");
+  write(root / "blobs/sha256-2222222222222222222222222222222222222222222222222222222222222222",
+        R"({"stop": ["</s>"]})");
   if (with_blob) link(kModels + "/stories260K.gguf", root / ("blobs/sha256-" + kGgufSha));
 }
 
@@ -135,7 +137,8 @@ TEST(Artifact, BinTokenizerGivenOrMissing) {
     EXPECT_NE(msg.find((tmp.path() / "tok512.bin").string()), std::string::npos) << msg;
   }
   o.tokenizer_path = kModels + "/tok512.bin";
-  EXPECT_EQ(open_artifact_backend((tmp.path() / "m.bin").string(), o)->complete("", greedy(65)).completion, kGreedyText);
+  EXPECT_EQ(open_artifact_backend((tmp.path() / "m.bin").string(), o)->complete("", greedy(65)).completion,
+            kGreedyText);
   // tokenizer.bin beside it is found too.
   link(kModels + "/tok512.bin", tmp.path() / "tokenizer.bin");
   EXPECT_EQ(open_artifact_backend((tmp.path() / "m.bin").string(), in_dirs({}))->location().tokenizer_path,
@@ -252,15 +255,18 @@ TEST(OllamaStore, ResolvesStories260KAndRunsIt) {
   EXPECT_EQ(b->info().extra["digest"], "sha256:" + kGgufSha);
   EXPECT_EQ(b->complete("", greedy(65)).completion, kGreedyText);
   auto plain = open_artifact_backend("stories260K", in_dirs({}, {root.string()}));
-  EXPECT_EQ(plain->info().extra["manifest"], (root / "manifests/registry.ollama.ai/library/stories260K/latest").string());
+  EXPECT_EQ(plain->info().extra["manifest"],
+            (root / "manifests/registry.ollama.ai/library/stories260K/latest").string());
   // $OLLAMA_MODELS leads the default roots.
   const char* saved = std::getenv("OLLAMA_MODELS");
   const std::string keep = saved ? saved : "";
   setenv("OLLAMA_MODELS", root.c_str(), 1);
   EXPECT_EQ(default_ollama_roots().front(), root.string());
   EXPECT_EQ(default_ollama_roots().back(), "/usr/share/ollama/.ollama/models");
-  if (saved) setenv("OLLAMA_MODELS", keep.c_str(), 1);
-  else unsetenv("OLLAMA_MODELS");
+  if (saved)
+    setenv("OLLAMA_MODELS", keep.c_str(), 1);
+  else
+    unsetenv("OLLAMA_MODELS");
 }
 
 TEST(OllamaStore, BrokenStoreIsAnErrorNotAMiss) {

@@ -90,8 +90,9 @@ TEST(BenchBackendsCli, UnreachableServerFailsButKeepsTheOthers) {
   fs::create_directories(dir);
   std::ofstream(dir / "p.txt") << "Once upon a time\n";
   // Port 9 (discard) on loopback: connection refused, quickly.
-  const Output o = run("--backend local:" + kModels + "/stories260K.gguf --backend ollama:m@http://127.0.0.1:9 --prompts " +
-                       (dir / "p.txt").string() + " -n 4 --runs 1 --timeout 2 --out ''");
+  const Output o =
+      run("--backend local:" + kModels + "/stories260K.gguf --backend ollama:m@http://127.0.0.1:9 --prompts " +
+          (dir / "p.txt").string() + " -n 4 --runs 1 --timeout 2 --out ''");
   EXPECT_NE(o.status, 0);
   EXPECT_NE(o.out.find("local:stories260K.gguf"), std::string::npos) << o.out << o.err;
   EXPECT_NE(o.err.find("ollama:m@http://127.0.0.1:9"), std::string::npos) << o.err;

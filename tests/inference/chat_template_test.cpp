@@ -55,7 +55,8 @@ const char* kZephyrJinja =
 // Phi-3: "<|user|>" like zephyr, but "<|end|>" turns; not one of ours, so it must fall back to plain.
 const char* kPhi3Jinja =
     "{{ bos_token }}{% for message in messages %}{{'<|' + message['role'] + '|>' + '\\n' + message['content'] + "
-    "'<|end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% else %}{{ eos_token }}{% endif %}";
+    "'<|end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% else %}{{ eos_token }}{% "
+    "endif %}";
 
 TEST(ChatTemplate, ChatmlMatchesLlamaCppGolden) {
   // llama.cpp golden (teknium/OpenHermes-2.5-Mistral-7B).

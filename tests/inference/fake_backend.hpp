@@ -20,7 +20,8 @@ struct FakeClock {
 
 class FakeBackend : public Backend {
  public:
-  explicit FakeBackend(std::string name, std::string completion = "ok") : name_(std::move(name)), completion_(std::move(completion)) {}
+  explicit FakeBackend(std::string name, std::string completion = "ok")
+      : name_(std::move(name)), completion_(std::move(completion)) {}
 
   BackendInfo info() const override { return {name_, name_ + "-model", extra}; }
 

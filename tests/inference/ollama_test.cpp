@@ -21,9 +21,12 @@ const char* kFinal =
     R"("prompt_eval_count":26,"prompt_eval_duration":130079000,"eval_count":259,"eval_duration":4232710000})";
 
 std::string chunk(const std::string& piece) {
-  return nlohmann::json{{"model", "llama3.2:3b"}, {"created_at", "2023-08-04T08:52:19.385406455-07:00"},
-                        {"response", piece}, {"done", false}}
-             .dump() + "\n";
+  return nlohmann::json{{"model", "llama3.2:3b"},
+                        {"created_at", "2023-08-04T08:52:19.385406455-07:00"},
+                        {"response", piece},
+                        {"done", false}}
+             .dump() +
+         "\n";
 }
 
 void send_lines(httplib::Response& res, std::vector<std::string> lines) {
@@ -67,7 +70,9 @@ class OllamaPeer {
         }
         res.set_content(j.dump(), "application/json; charset=utf-8");
       } else if (model == "midstream") {
-        send_lines(res, {chunk("The"), chunk(" sky"), R"({"error":"an error was encountered while running the model: unexpected EOF"})" "\n"});
+        send_lines(res, {chunk("The"), chunk(" sky"),
+                         R"({"error":"an error was encountered while running the model: unexpected EOF"})"
+                         "\n"});
       } else if (model == "truncated") {
         send_lines(res, {chunk("The"), chunk(" sky")});
       } else if (model == "badline") {
@@ -154,7 +159,8 @@ TEST(Ollama, CompleteMapsOptionsAndConvertsServerNanoseconds) {
   EXPECT_EQ(sent["prompt"], "Why is the sky blue?");
   EXPECT_EQ(sent["stream"], false);
   EXPECT_EQ(sent["options"],
-            nlohmann::json::parse(R"({"num_predict":7,"temperature":0.5,"top_k":3,"top_p":0.9,"seed":42,"stop":["\n","User:"]})"));
+            nlohmann::json::parse(
+                R"({"num_predict":7,"temperature":0.5,"top_k":3,"top_p":0.9,"seed":42,"stop":["\n","User:"]})"));
 
   EXPECT_EQ(r.completion, "The sky is blue.");
   EXPECT_EQ(r.prompt, "Why is the sky blue?");
@@ -265,8 +271,8 @@ TEST(Ollama, StreamCancelStopsEarly) {
 }
 
 TEST(Ollama, ConnectionRefusedSaysStartOllamaServe) {
-  OllamaBackend b(OllamaConfig{"llama3.2:3b", "http://127.0.0.1:" + std::to_string(testing::closed_port()), 5.0,
-                               nullptr, "ollama", {}});
+  OllamaBackend b(OllamaConfig{
+      "llama3.2:3b", "http://127.0.0.1:" + std::to_string(testing::closed_port()), 5.0, nullptr, "ollama", {}});
   std::string msg = error_of([&] { b.complete("hi"); });
   EXPECT_NE(msg.find("is `ollama serve` running?"), std::string::npos) << msg;
   msg = error_of([&] { b.stream("hi", {}, nullptr); });

@@ -14,7 +14,10 @@ using testing::LoopbackServer;
 std::string sse(const nlohmann::json& j) { return "data: " + j.dump() + "\n\n"; }
 
 nlohmann::json text_chunk(const std::string& text, const nlohmann::json& finish = nullptr) {
-  return {{"id", "cmpl-7"}, {"object", "text_completion"}, {"created", 1735142223}, {"model", "m"},
+  return {{"id", "cmpl-7"},
+          {"object", "text_completion"},
+          {"created", 1735142223},
+          {"model", "m"},
           {"choices", {{{"text", text}, {"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish}}}}};
 }
 
@@ -38,11 +41,16 @@ class OpenAIPeer {
       if (!body.value("stream", false)) {
         nlohmann::json j = text_chunk("Hello there", "stop");
         j["usage"] = {{"prompt_tokens", 5}, {"completion_tokens", 2}, {"total_tokens", 7}};
-        j["timings"] = {{"prompt_n", 5}, {"prompt_ms", 12.5}, {"predicted_n", 2}, {"predicted_ms", 30.0},
+        j["timings"] = {{"prompt_n", 5},
+                        {"prompt_ms", 12.5},
+                        {"predicted_n", 2},
+                        {"predicted_ms", 30.0},
                         {"predicted_per_second", 66.7}};
         if (body.contains("logprobs")) {
-          j["choices"][0]["logprobs"] = {{"tokens", {"Hello", " there"}}, {"token_logprobs", {-0.25, -0.75}},
-                                         {"top_logprobs", nullptr}, {"text_offset", {0, 5}}};
+          j["choices"][0]["logprobs"] = {{"tokens", {"Hello", " there"}},
+                                         {"token_logprobs", {-0.25, -0.75}},
+                                         {"top_logprobs", nullptr},
+                                         {"text_offset", {0, 5}}};
         }
         res.set_content(j.dump(), "application/json");
         return;
@@ -54,13 +62,16 @@ class OpenAIPeer {
         // ends with neither finish_reason nor [DONE]
       } else {
         out += sse(text_chunk("", "length"));
-        out += sse({{"id", "cmpl-7"}, {"object", "text_completion"}, {"choices", nlohmann::json::array()},
+        out += sse({{"id", "cmpl-7"},
+                    {"object", "text_completion"},
+                    {"choices", nlohmann::json::array()},
                     {"usage", {{"prompt_tokens", 5}, {"completion_tokens", 3}, {"total_tokens", 8}}}});
         out += "data: [DONE]\n\n";
       }
       res.set_chunked_content_provider("text/event-stream", [out](std::size_t, httplib::DataSink& sink) {
         // Cut at odd places so events straddle socket reads.
-        for (std::size_t i = 0; i < out.size(); i += 13) sink.write(out.data() + i, std::min<std::size_t>(13, out.size() - i));
+        for (std::size_t i = 0; i < out.size(); i += 13)
+          sink.write(out.data() + i, std::min<std::size_t>(13, out.size() - i));
         sink.done();
         return true;
       });
@@ -192,7 +203,12 @@ TEST(OpenAI, Errors) {
   msg = error_of([&] { peer.backend("missing").stream("x", {}, nullptr); }, &status);
   EXPECT_EQ(status, 404);
   std::string got;
-  msg = error_of([&] { peer.backend("midstream").stream("x", {}, [&](std::string_view s) { got += s; return true; }); });
+  msg = error_of([&] {
+    peer.backend("midstream").stream("x", {}, [&](std::string_view s) {
+      got += s;
+      return true;
+    });
+  });
   EXPECT_EQ(got, "Hello there");
   EXPECT_NE(msg.find("mid-stream after 3 event(s): KV cache exhausted"), std::string::npos) << msg;
   msg = error_of([&] { peer.backend("truncated").stream("x", {}, nullptr); });
@@ -205,8 +221,8 @@ TEST(OpenAI, Errors) {
 TEST(OpenAI, ChatParsesStringEncodedToolArguments) {
   OpenAIPeer peer;
   OpenAIBackend b = peer.backend("m");
-  std::vector<ToolSpec> tools = {nlohmann::json::parse(
-      R"({"type":"function","function":{"name":"get_weather","parameters":{"type":"object"}}})")};
+  std::vector<ToolSpec> tools = {
+      nlohmann::json::parse(R"({"type":"function","function":{"name":"get_weather","parameters":{"type":"object"}}})")};
   ChatResult c = b.chat({{"system", "Be brief.", {}, "", ""}, {"user", "Weather in Tokyo?", {}, "", ""}}, tools);
   EXPECT_EQ(peer.last_body["messages"][1]["content"], "Weather in Tokyo?");
   EXPECT_EQ(peer.last_body["tools"][0]["function"]["name"], "get_weather");

@@ -18,7 +18,9 @@ namespace fs = std::filesystem;
 
 class TempDir {
  public:
-  TempDir() : path_(fs::temp_directory_path() / ("g2c-prodlm-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++))) {
+  TempDir()
+      : path_(fs::temp_directory_path() /
+              ("g2c-prodlm-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++))) {
     fs::create_directories(path_);
   }
   ~TempDir() { fs::remove_all(path_); }
@@ -90,7 +92,8 @@ TEST(ProdLM, BadManifestsNameTheProblem) {
   EXPECT_NE(message("{").find("not valid JSON"), std::string::npos);
   EXPECT_NE(message(R"({"model_id":"x"})").find("missing required key 'backend'"), std::string::npos);
   EXPECT_NE(message(R"({"backend":"mlx","model_id":"x"})").find("backend must be"), std::string::npos);
-  EXPECT_NE(message(R"({"backend":"ollama","model_id":"x","context_length":"4k"})").find("context_length"), std::string::npos);
+  EXPECT_NE(message(R"({"backend":"ollama","model_id":"x","context_length":"4k"})").find("context_length"),
+            std::string::npos);
   EXPECT_NE(message(R"({"backend":"ollama","model_id":"x","version":2})").find("newer"), std::string::npos);
   EXPECT_THROW(load_prodlm_manifest(dir.file("absent.json")), IoError);
 }
@@ -167,7 +170,8 @@ TEST(ProdLM, AutoFallsBackToTheLocalArtifactAndSaysWhy) {
   // A broken manifest: "auto" still answers, and says why it skipped ProdLM.
   write_text(f.manifest, "{\"backend\": 42}");
   b = load_default_backend("auto", f.opts());
-  EXPECT_NE(b->info().extra["selected"]["reason"].get<std::string>().find("unusable ProdLM manifest"), std::string::npos);
+  EXPECT_NE(b->info().extra["selected"]["reason"].get<std::string>().find("unusable ProdLM manifest"),
+            std::string::npos);
 
   // No manifest at all: the same fallback, another reason.
   fs::remove(f.manifest);

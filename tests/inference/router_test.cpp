@@ -134,7 +134,10 @@ TEST(Router, StreamAndChatRoute) {
   cfg.rules = {RouteRule{"weather", 1, std::nullopt, std::nullopt, "weather", std::nullopt, std::nullopt}};
   RouterBackend r(f.all(), cfg);
   std::string got;
-  InferenceResult s = r.stream("weather today?", {}, [&](std::string_view p) { got += p; return true; });
+  InferenceResult s = r.stream("weather today?", {}, [&](std::string_view p) {
+    got += p;
+    return true;
+  });
   EXPECT_EQ(got, "big answer");
   EXPECT_EQ(s.metadata["router"]["decision"], "rule:weather");
   ChatResult c = r.chat({{"user", "weather in Paris", {}, "", ""}});
@@ -145,7 +148,8 @@ TEST(Router, StreamAndChatRoute) {
 TEST(Router, RegexRulesSurviveLongAndInvalidUtf8Prompts) {
   Fixture f;
   RouterConfig cfg;
-  cfg.rules = {RouteRule{"sql", 1, std::nullopt, std::nullopt, R"((?i)\bselect\b.+\bfrom\b)", std::nullopt, std::nullopt}};
+  cfg.rules = {
+      RouteRule{"sql", 1, std::nullopt, std::nullopt, R"((?i)\bselect\b.+\bfrom\b)", std::nullopt, std::nullopt}};
   RouterBackend r(f.all(), cfg);
   // 4 MiB of text: libstdc++'s std::regex recurses per character and risks the stack on this.
   std::string big(4u << 20, 'a');

@@ -73,7 +73,8 @@ struct Act {
 Act make_act(const TypeKernels& k, std::int64_t n, std::int64_t n_tok, std::mt19937& rng) {
   std::normal_distribution<float> nd(0.0f, 1.0f);
   Act a;
-  a.stride = k.act_type == GgmlType::F32 ? static_cast<std::size_t>(n) * 4 : *row_bytes(k.act_type, static_cast<std::uint64_t>(n));
+  a.stride = k.act_type == GgmlType::F32 ? static_cast<std::size_t>(n) * 4
+                                         : *row_bytes(k.act_type, static_cast<std::uint64_t>(n));
   a.bytes.resize(a.stride * static_cast<std::size_t>(n_tok));
   a.decoded.resize(static_cast<std::size_t>(n * n_tok));
   std::vector<float> x(static_cast<std::size_t>(n));
@@ -103,8 +104,9 @@ TEST(IsaTables, MatchDequantizedProductsForEveryOverriddenType) {
       ASSERT_TRUE(k.supported()) << t->isa_name << " " << type_name(type);
       if (k.vec_dot == r.vec_dot) continue;  // not overridden: ref's own test covers it
       const auto bs = static_cast<std::int64_t>(type_traits(type).block_size);
-      std::vector<std::int64_t> sizes = bs == 1 ? std::vector<std::int64_t>{1, 15, 16, 17, 64, 100, 771}
-                                               : std::vector<std::int64_t>{bs, 2 * bs, 3 * bs, 7 * bs, 24 * bs};  // 4-block groups + tails
+      std::vector<std::int64_t> sizes =
+          bs == 1 ? std::vector<std::int64_t>{1, 15, 16, 17, 64, 100, 771}
+                  : std::vector<std::int64_t>{bs, 2 * bs, 3 * bs, 7 * bs, 24 * bs};  // 4-block groups + tails
       for (std::int64_t n : sizes) {
         // rows [1, 37): two 16-row GEMM panels + a 4-row tile; 19 tokens: 8-token tiles and tails, and
         // the 16-token minimum of the panel GEMM reached.
@@ -139,7 +141,9 @@ TEST(IsaTables, MatchDequantizedProductsForEveryOverriddenType) {
                   << t->isa_name << " " << type_name(type) << " n=" << n << " row=" << row << " tok=" << it;
               EXPECT_EQ(std::memcmp(&got, &dot, 4), 0) << "matvec vs vec_dot " << type_name(type) << " n=" << n;
               // The prefill tiles may sum in another order than the row kernel: same value within rounding.
-              EXPECT_NEAR(y[it * rows + row], want, 1e-5 * mag + 1e-6) << "matmul " << t->isa_name << " " << type_name(type) << " n=" << n << " row=" << row << " tok=" << it;
+              EXPECT_NEAR(y[it * rows + row], want, 1e-5 * mag + 1e-6)
+                  << "matmul " << t->isa_name << " " << type_name(type) << " n=" << n << " row=" << row
+                  << " tok=" << it;
               ++checked;
             }
             EXPECT_TRUE(std::isnan(yv[0])) << "row 0 is outside [r0, r1) and must not be written";
@@ -255,7 +259,8 @@ TEST(IsaTables, AttendMultiMatchesPerQueryRefAttend) {
             std::vector<std::int32_t> n_kv(static_cast<std::size_t>(n_tok));
             const std::int32_t base = static_cast<std::int32_t>(rng() % 200);
             for (std::int64_t it = 0; it < n_tok; ++it)
-              n_kv[it] = it % 5 == 3 ? 1 + static_cast<std::int32_t>(rng() % 70) : base + 1 + static_cast<std::int32_t>(it);
+              n_kv[it] =
+                  it % 5 == 3 ? 1 + static_cast<std::int32_t>(rng() % 70) : base + 1 + static_cast<std::int32_t>(it);
             const std::int32_t max_kv = *std::max_element(n_kv.begin(), n_kv.end());
             const std::int64_t rows = max_kv + 3;
             const std::size_t elem = ki ? 2 : 4, row = static_cast<std::size_t>(hd) * elem * 2 + 6;
@@ -309,7 +314,8 @@ TEST(IsaTables, ActivationQuantizersAreByteIdenticalToQuant) {
       for (int trial = 0; trial < 20; ++trial) {
         std::vector<float> x(n);
         for (auto& v : x) v = nd(rng);
-        if (trial % 2) for (std::int64_t i = 0; i < n; i += 7) x[i] = static_cast<float>(static_cast<int>(x[i] * 4)) * 0.5f;
+        if (trial % 2)
+          for (std::int64_t i = 0; i < n; i += 7) x[i] = static_cast<float>(static_cast<int>(x[i] * 4)) * 0.5f;
         if (trial == 3) std::fill(x.begin(), x.begin() + 256, 0.0f);
         const std::size_t bytes = *row_bytes(k.act_type, n);
         std::vector<std::uint8_t> a(bytes), b(bytes);

@@ -140,8 +140,10 @@ TEST(KernelTable, ProductsMatchDequantizedDotForEveryType) {
           for (std::int64_t it = 0; it < n_tok; ++it) {
             for (std::int64_t r = 0; r < n_rows; ++r) {
               const float v = tk.vec_dot(n, w + r * rb, xrow(it));
-              if (exact) EXPECT_EQ(yw[it * ldy + r], v) << "matmul tok " << it << " row " << r;
-              else EXPECT_NEAR(yw[it * ldy + r], v, 1e-5 * (std::fabs(v) + 1.0)) << "matmul tok " << it << " row " << r;
+              if (exact)
+                EXPECT_EQ(yw[it * ldy + r], v) << "matmul tok " << it << " row " << r;
+              else
+                EXPECT_NEAR(yw[it * ldy + r], v, 1e-5 * (std::fabs(v) + 1.0)) << "matmul tok " << it << " row " << r;
             }
             EXPECT_EQ(yw[it * ldy + n_rows], -7.0f);
           }
@@ -173,7 +175,8 @@ TEST(Elementwise, RmsNormAndLayerNorm) {
       double ss = 0;
       for (float v : x) ss += double(v) * v;
       const double inv = 1.0 / std::sqrt(ss / n + 1e-5);
-      for (std::int64_t i = 0; i < n; ++i) EXPECT_NEAR(y[i], x[i] * inv * g[i], 1e-5 * (1 + std::fabs(x[i] * inv * g[i])));
+      for (std::int64_t i = 0; i < n; ++i)
+        EXPECT_NEAR(y[i], x[i] * inv * g[i], 1e-5 * (1 + std::fabs(x[i] * inv * g[i])));
       tab->layernorm(x.data(), g.data(), b.data(), y.data(), n, 1e-5f);
       double mean = 0;
       for (float v : x) mean += v;
@@ -410,8 +413,8 @@ TEST(Elementwise, AttendMultiExcludesRowsBeyondEachQuery) {
       auto q = random_floats(n_tok * hd, rng);
       for (auto& x : q) x = std::fabs(x);  // q . huge key > 0: a leaked row wins the softmax
       std::vector<float> scratch(attend_multi_scratch(n_tok, hd, long_kv)), out(n_tok * hd), want(hd), s1(long_kv);
-      tab->attend_multi[ki](q.data(), hd, kc.data(), vc.data(), row, n_kv.data(), n_tok, 1, hd, 0.125f,
-                            scratch.data(), out.data(), hd);
+      tab->attend_multi[ki](q.data(), hd, kc.data(), vc.data(), row, n_kv.data(), n_tok, 1, hd, 0.125f, scratch.data(),
+                            out.data(), hd);
       for (std::int64_t it = 0; it < n_tok; ++it) {
         tab->attend[ki](q.data() + it * hd, kc.data(), vc.data(), row, n_kv[it], hd, 0.125f, s1.data(), want.data());
         for (std::int64_t d = 0; d < hd; ++d) {

@@ -53,10 +53,10 @@ const std::vector<std::int32_t> kStories260K = {
     419, 292, 411, 322, 265, 282, 295, 433, 426, 385, 328, 432, 358, 394, 261, 370, 432, 352, 266, 268, 388, 426,
     338, 391, 266, 267, 337, 335, 312, 432, 398, 312, 286, 267, 414, 270, 333, 415, 426, 13,  438, 310, 439};
 const std::vector<std::int32_t> kTinyStories656K = {
-    147, 201, 282, 215, 286, 598, 1662, 356, 499, 826,  1363, 1145, 1652, 615, 242,  1482, 951,
-    628, 499, 826, 872, 921, 318, 385,  628, 499, 826,  617,  242,  198,  1047, 425, 1939, 122,
-    1924, 1171, 94, 303, 328, 229, 521,  776, 115, 1139, 312,  447,  1456, 319,  115, 133,  114,
-    100, 167, 753, 1665, 361, 303, 1900, 319, 960, 973,  163,  645,  1665, 287};
+    147,  201,  282, 215,  286, 598, 1662, 356, 499, 826,  1363, 1145, 1652, 615,  242, 1482, 951,
+    628,  499,  826, 872,  921, 318, 385,  628, 499, 826,  617,  242,  198,  1047, 425, 1939, 122,
+    1924, 1171, 94,  303,  328, 229, 521,  776, 115, 1139, 312,  447,  1456, 319,  115, 133,  114,
+    100,  167,  753, 1665, 361, 303, 1900, 319, 960, 973,  163,  645,  1665, 287};
 
 struct StepZero {
   std::vector<std::pair<std::int32_t, float>> top5;
@@ -95,7 +95,9 @@ void check_model_golden(const std::string& file, const std::vector<std::int32_t>
   // The README's logits are printed with 4-5 decimals: 1e-3 covers the rounding of the print.
   for (auto [id, v] : s0.top5) EXPECT_NEAR(l0[id], v, tol) << file << " id " << id;
   for (int i = 0; i < 5; ++i) EXPECT_NEAR(l0[i], s0.ids0_4[i], tol) << file << " id " << i;
-  if (!exact) std::printf("[ note     ] %s: table %s quantizes activations; tolerance %.0e\n", file.c_str(), kernels::kernels().isa_name, tol);
+  if (!exact)
+    std::printf("[ note     ] %s: table %s quantizes activations; tolerance %.0e\n", file.c_str(),
+                kernels::kernels().isa_name, tol);
   // top-5 order
   std::vector<std::int32_t> idx(l0.size());
   for (std::size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<std::int32_t>(i);
@@ -176,7 +178,8 @@ void expect_same_logits(const std::vector<std::vector<float>>& a, const std::vec
   for (std::size_t i = 0; i < a.size(); ++i) {
     ASSERT_EQ(a[i].size(), b[i].size()) << what;
     if (exact) {
-      EXPECT_TRUE(a[i] == b[i]) << what << ": logits differ at step " << i << " (the ref kernels promise bit-identical results)";
+      EXPECT_TRUE(a[i] == b[i]) << what << ": logits differ at step " << i
+                                << " (the ref kernels promise bit-identical results)";
       continue;
     }
     float L = 0;
@@ -320,7 +323,7 @@ TEST(Context, OverflowAndBadBatchesAreClearErrors) {
   } catch (const ContextOverflow& e) {
     EXPECT_NE(std::string(e.what()).find("position 8 does not fit the context of 8"), std::string::npos) << e.what();
   }
-  EXPECT_EQ(c.seq_len(0), 0);  // nothing was computed
+  EXPECT_EQ(c.seq_len(0), 0);                                    // nothing was computed
   EXPECT_THROW(c.decode({{1, 0, 1, true}}), InvalidArgument);    // skips position 0
   EXPECT_THROW(c.decode({{512, 0, 0, true}}), InvalidArgument);  // token id out of range
   EXPECT_THROW(c.decode({{1, 1, 0, true}}), InvalidArgument);    // sequence out of range

@@ -43,7 +43,8 @@ std::vector<std::uint32_t> bits(const std::vector<float>& v) {
 TEST(SynthGenerator, MatchesDocumentedFormula) {
   std::vector<float> v(6);
   synth_row(0, "token_embd.weight", 0, 6, false, v.data());
-  EXPECT_EQ(bits(v), (std::vector<std::uint32_t>{0xbc4737ea, 0xbd271099, 0xbc952130, 0x3cfabc7b, 0x3cabde4e, 0x3c962c59}));
+  EXPECT_EQ(bits(v),
+            (std::vector<std::uint32_t>{0xbc4737ea, 0xbd271099, 0xbc952130, 0x3cfabc7b, 0x3cabde4e, 0x3c962c59}));
   v.resize(5);
   synth_row(42, "blk.3.attn_v.weight", 7, 5, false, v.data());  // odd row length: the last sin is unused
   EXPECT_EQ(bits(v), (std::vector<std::uint32_t>{0x3b674e18, 0xbb990b45, 0x3cfc9b56, 0xbc94b9e1, 0xbc73498b}));
@@ -62,8 +63,8 @@ TEST(SynthGenerator, StatisticsOfNormal002) {
   const double mean = s / kN, var = s2 / kN - mean * mean;
   EXPECT_NEAR(mean, 0.0, 5 * 0.02 / std::sqrt(kN));
   EXPECT_NEAR(std::sqrt(var), 0.02, 0.02 * 0.01);
-  EXPECT_NEAR(s4 / kN / (var * var), 3.0, 0.05);                  // kurtosis of a normal
-  EXPECT_NEAR(beyond3 / double(kN), 0.0027, 0.0006);              // P(|z| > 3)
+  EXPECT_NEAR(s4 / kN / (var * var), 3.0, 0.05);      // kurtosis of a normal
+  EXPECT_NEAR(beyond3 / double(kN), 0.0027, 0.0006);  // P(|z| > 3)
   synth_row(1, "blk.0.ffn_norm.weight", 0, kN, true, v.data());
   s = 0;
   for (float x : v) s += x;

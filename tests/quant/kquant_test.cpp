@@ -176,8 +176,11 @@ TEST(KQuant, RandomRowsRelativeErrorByWidth) {
   const struct {
     GgmlType type;
     double max_rel;
-  } cases[] = {{GgmlType::Q2_K, 0.40}, {GgmlType::Q3_K, 0.20}, {GgmlType::Q4_K, 0.10},
-               {GgmlType::Q5_K, 0.05}, {GgmlType::Q6_K, 0.025}};
+  } cases[] = {{GgmlType::Q2_K, 0.40},
+               {GgmlType::Q3_K, 0.20},
+               {GgmlType::Q4_K, 0.10},
+               {GgmlType::Q5_K, 0.05},
+               {GgmlType::Q6_K, 0.025}};
   double prev = 1.0;
   for (const auto& c : cases) {
     std::vector<std::uint8_t> q(*row_bytes(c.type, n));

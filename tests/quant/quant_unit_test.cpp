@@ -170,8 +170,8 @@ TEST(SimpleFormats, RoundTripWithinHalfStep) {
     GgmlType type;
     int levels;  // codes per block span
   };
-  for (Case c : {Case{GgmlType::Q4_0, 16}, Case{GgmlType::Q4_1, 15}, Case{GgmlType::Q5_0, 32},
-                 Case{GgmlType::Q5_1, 31}, Case{GgmlType::Q8_0, 254}}) {
+  for (Case c : {Case{GgmlType::Q4_0, 16}, Case{GgmlType::Q4_1, 15}, Case{GgmlType::Q5_0, 32}, Case{GgmlType::Q5_1, 31},
+                 Case{GgmlType::Q8_0, 254}}) {
     SCOPED_TRACE(type_name(c.type));
     std::vector<std::uint8_t> q(*row_bytes(c.type, n));
     quantize_row(c.type, x.data(), q.data(), n);

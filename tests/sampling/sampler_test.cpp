@@ -131,10 +131,10 @@ TEST(Penalties, LlamaCppArithmetic) {
   std::vector<float> logits = {2.0f, -1.0f, 0.5f, 3.0f};
   const std::vector<std::int32_t> window = {0, 1, 1, 3, 3, 3};
   apply_penalties(logits, window, /*repeat=*/2.0f, /*freq=*/0.1f, /*presence=*/0.5f);
-  EXPECT_FLOAT_EQ(logits[0], 2.0f / 2.0f - (1 * 0.1f + 0.5f));    // positive: divided -> 0.4
-  EXPECT_FLOAT_EQ(logits[1], -1.0f * 2.0f - (2 * 0.1f + 0.5f));   // negative: multiplied -> -2.7
-  EXPECT_FLOAT_EQ(logits[2], 0.5f);                               // not in the window
-  EXPECT_FLOAT_EQ(logits[3], 3.0f / 2.0f - (3 * 0.1f + 0.5f));    // 0.7
+  EXPECT_FLOAT_EQ(logits[0], 2.0f / 2.0f - (1 * 0.1f + 0.5f));   // positive: divided -> 0.4
+  EXPECT_FLOAT_EQ(logits[1], -1.0f * 2.0f - (2 * 0.1f + 0.5f));  // negative: multiplied -> -2.7
+  EXPECT_FLOAT_EQ(logits[2], 0.5f);                              // not in the window
+  EXPECT_FLOAT_EQ(logits[3], 3.0f / 2.0f - (3 * 0.1f + 0.5f));   // 0.7
   EXPECT_NEAR(logits[0], 0.4f, 1e-6);
   EXPECT_NEAR(logits[1], -2.7f, 1e-6);
   EXPECT_NEAR(logits[3], 0.7f, 1e-6);

@@ -75,7 +75,7 @@ TEST(TokenizerLlama2c, DecodesTheDocumentedStories260KSample) {
   const Ids ids = {403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426, 338, 401,
                    396, 267, 337, 410, 408, 419, 292, 411, 322, 265, 282, 295, 433, 426, 385, 328, 432,
                    358, 394, 261, 370, 432, 352, 266, 268, 388, 426, 338, 391, 266, 267, 337, 335, 312,
-                   432, 398, 312, 286, 267, 414, 270, 333, 415, 426, 13, 438, 310, 439};
+                   432, 398, 312, 286, 267, 414, 270, 333, 415, 426, 13,  438, 310, 439};
   const std::string expected =
       " Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, "
       "she saw a big, red ball. She wanted to play with it, but it was too high.\nLily'";
@@ -102,10 +102,12 @@ TEST(TokenizerLlama2c, CountReadToEndAndTruncationIsAFormatError) {
 TEST(TokenizerSpm, ChunkedEqualsWholeFragmentMerging) {
   std::string mixed;
   for (const auto& s : vector_inputs()) mixed += s + " ";
-  for (int i = 0; i < 20; ++i) mixed += "Once upon a time, there was a little girl named Lily. She was a happy girl.  \n";
+  for (int i = 0; i < 20; ++i)
+    mixed += "Once upon a time, there was a little girl named Lily. She was a happy girl.  \n";
   int compared = 0;
-  for (const fs::path& p : {kVectors / "ggml-vocab-llama-spm.gguf", kVectors / "ggml-vocab-phi-3.gguf",
-                            kShared / "models" / "stories260K.gguf", kShared / "models" / "TinyStories-656K-Q8_0.gguf"}) {
+  for (const fs::path& p :
+       {kVectors / "ggml-vocab-llama-spm.gguf", kVectors / "ggml-vocab-phi-3.gguf",
+        kShared / "models" / "stories260K.gguf", kShared / "models" / "TinyStories-656K-Q8_0.gguf"}) {
     auto t = load(p);
     std::vector<std::string> texts = vector_inputs();
     texts.push_back(mixed);
@@ -265,9 +267,9 @@ TEST(TokenizerPreTokenizer, TranslationAndSplitSemantics) {
 // with no empty piece. The list is checked by name, so a missing one fails here.
 TEST(TokenizerPreTokenizer, EveryKnownValueCompilesAndCoversTheText) {
   const auto names = known_pre_tokenizers();
-  for (const char* required : {"default", "llama-bpe", "gpt-2", "falcon", "deepseek-llm", "deepseek-coder", "starcoder",
-                               "refact", "mpt", "qwen2", "command-r", "smollm", "stablelm2", "phi-2", "chatglm-bpe",
-                               "tekken", "bloom", "poro-chat"})
+  for (const char* required :
+       {"default", "llama-bpe", "gpt-2", "falcon", "deepseek-llm", "deepseek-coder", "starcoder", "refact", "mpt",
+        "qwen2", "command-r", "smollm", "stablelm2", "phi-2", "chatglm-bpe", "tekken", "bloom", "poro-chat"})
     EXPECT_NE(std::find(names.begin(), names.end(), required), names.end()) << required;
   for (const auto& name : names) {
     PreTokenizer pt(pre_tokenizer_info(name).patterns);
@@ -324,7 +326,9 @@ TEST(TokenizerBadInput, InvalidUtf8) {
   EXPECT_EQ(s.push(0xAC + 3), "\xE2\x82\xAC");
   EXPECT_EQ(s.push(0xE2 + 3), "");
   EXPECT_EQ(s.flush(), "\xEF\xBF\xBD");  // never completed
-  EXPECT_EQ(spm->decode(Ids{0xE2 + 3, 0x41 + 3}), "\xEF\xBF\xBD" "A");
+  EXPECT_EQ(spm->decode(Ids{0xE2 + 3, 0x41 + 3}),
+            "\xEF\xBF\xBD"
+            "A");
 }
 
 TEST(TokenizerBadInput, NulBytes) {
@@ -422,10 +426,12 @@ TEST(TokenizerCli, TokenizeIdsMatchesTheVector) {
     std::fclose(f);
   }
   std::string expected = "[";
-  for (std::size_t i = 0; i < outputs.back().size(); ++i) expected += (i ? ", " : "") + std::to_string(outputs.back()[i]);
+  for (std::size_t i = 0; i < outputs.back().size(); ++i)
+    expected += (i ? ", " : "") + std::to_string(outputs.back()[i]);
   expected += "]\n";
   EXPECT_EQ(run(g2c + " tokenize -m " + (kVectors / "ggml-vocab-llama-spm.gguf").string() + " --ids --no-bos -f " +
-                    tmp.string(), &status),
+                    tmp.string(),
+                &status),
             expected);
   fs::remove(tmp);
   // Defaults: BOS added; an empty text is valid.

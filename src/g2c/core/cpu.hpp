@@ -16,9 +16,9 @@ struct CpuFeatures {
   bool avx512vnni = false;
   bool avx512vbmi = false;  // byte permutes (vpermt2b): the avx512 table's Q4_0 decode uses them when present
   bool avx512bf16 = false;
-  std::string brand;        // e.g. "AMD EPYC 9654 96-Core Processor"
-  int logical_cores = 0;    // online logical CPUs
-  int physical_cores = 0;   // distinct (package, core) pairs from sysfs; falls back to logical
+  std::string brand;       // e.g. "AMD EPYC 9654 96-Core Processor"
+  int logical_cores = 0;   // online logical CPUs
+  int physical_cores = 0;  // distinct (package, core) pairs from sysfs; falls back to logical
 
   // "AVX2 FMA F16C AVX512F ..." in a fixed order, only the features present.
   std::string to_string() const;

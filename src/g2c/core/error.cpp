@@ -24,8 +24,8 @@ void rethrow_with_context(const std::string& context) {
 }
 
 void check_failed(const char* expr, const char* file, int line, const char* msg) {
-  std::fprintf(stderr, "g2c: internal check failed at %s:%d: %s%s%s\n", file, line, expr,
-               msg ? ": " : "", msg ? msg : "");
+  std::fprintf(stderr, "g2c: internal check failed at %s:%d: %s%s%s\n", file, line, expr, msg ? ": " : "",
+               msg ? msg : "");
   std::fflush(stderr);
   std::abort();
 }

@@ -44,13 +44,13 @@ class ShapeError : public Error {
 
 }  // namespace g2c
 
-#define G2C_CHECK(cond)                                                        \
-  do {                                                                         \
-    if (!(cond)) ::g2c::check_failed(#cond, __FILE__, __LINE__, nullptr);      \
+#define G2C_CHECK(cond)                                                   \
+  do {                                                                    \
+    if (!(cond)) ::g2c::check_failed(#cond, __FILE__, __LINE__, nullptr); \
   } while (0)
-#define G2C_CHECK_MSG(cond, msg)                                               \
-  do {                                                                         \
-    if (!(cond)) ::g2c::check_failed(#cond, __FILE__, __LINE__, (msg));        \
+#define G2C_CHECK_MSG(cond, msg)                                        \
+  do {                                                                  \
+    if (!(cond)) ::g2c::check_failed(#cond, __FILE__, __LINE__, (msg)); \
   } while (0)
 #ifdef NDEBUG
 #define G2C_DCHECK(cond) ((void)0)

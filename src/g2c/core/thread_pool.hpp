@@ -4,12 +4,12 @@
 // apart, and a futex wake-up costs more than the region itself), then sleeps on a condition variable,
 // so an idle server burns no CPU. The calling thread is worker 0 and does its share.
 #include <atomic>
-#include <utility>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace g2c {

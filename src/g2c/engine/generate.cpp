@@ -90,7 +90,8 @@ GenerateResult generate(model::Context& ctx, const tokenizer::Tokenizer& tok, st
   ctx.clear(seq);
   std::vector<model::BatchToken> batch;
   batch.reserve(prompt.size());
-  for (std::int32_t i = 0; i < n_prompt; ++i) batch.push_back({prompt[static_cast<std::size_t>(i)], seq, i, i == n_prompt - 1});
+  for (std::int32_t i = 0; i < n_prompt; ++i)
+    batch.push_back({prompt[static_cast<std::size_t>(i)], seq, i, i == n_prompt - 1});
   const std::int64_t t_start = now_ns();
   ctx.decode(batch);
   const std::int64_t t_prefilled = now_ns();
@@ -98,7 +99,8 @@ GenerateResult generate(model::Context& ctx, const tokenizer::Tokenizer& tok, st
 
   std::int32_t pos = n_prompt;  // position of the next token to decode
   bool deliver_tail = true;
-  bool strip_space = n_prompt == 1 && prompt[0] == tok.bos_id() && tok.add_space_prefix();     // release held-back text at the end (not after a stop or a cancel)
+  bool strip_space = n_prompt == 1 && prompt[0] == tok.bos_id() &&
+                     tok.add_space_prefix();  // release held-back text at the end (not after a stop or a cancel)
   for (;;) {
     if (params.max_tokens >= 0 && res.stats.n_generated >= params.max_tokens) {
       res.stop_reason = StopReason::kMaxTokens;

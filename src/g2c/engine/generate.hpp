@@ -5,7 +5,8 @@
 //   model::Context ctx(*model, {.n_ctx = 512});
 //   engine::GenerateParams gp;  gp.max_tokens = 64;  gp.sampling.temperature = 0;
 //   auto r = engine::generate(ctx, tok, tok.encode(prompt, /*add_bos*/ true), gp,
-//                             [](const engine::TokenEvent& e) { fwrite(e.text.data(), 1, e.text.size(), stdout); return true; });
+//                             [](const engine::TokenEvent& e) { fwrite(e.text.data(), 1, e.text.size(), stdout); return
+//                             true; });
 //   // r.text is only the completion; r.stats has counts and prefill/decode nanoseconds.
 //
 // Stops, in the order they are checked after each sampled token: an end-of-generation token (EOS/EOT;
@@ -66,12 +67,12 @@ struct TokenEvent {
 using OnToken = std::function<bool(const TokenEvent&)>;
 
 struct GenerateStats {
-  std::int32_t n_prompt_tokens = 0;  // after truncation
-  std::int32_t n_prompt_dropped = 0; // oldest prompt tokens dropped (GenerateParams::truncate_prompt)
-  std::int32_t n_generated = 0;    // tokens appended after the prompt; a stopping EOS is not one
-  std::int64_t prefill_ns = 0;     // the prompt's forward pass
-  std::int64_t decode_ns = 0;      // from the end of prefill to the end: sampling, forward passes, callback
-  std::int32_t n_decode_steps = 0; // single-token forward passes run (n_generated - 1 or n_generated)
+  std::int32_t n_prompt_tokens = 0;   // after truncation
+  std::int32_t n_prompt_dropped = 0;  // oldest prompt tokens dropped (GenerateParams::truncate_prompt)
+  std::int32_t n_generated = 0;       // tokens appended after the prompt; a stopping EOS is not one
+  std::int64_t prefill_ns = 0;        // the prompt's forward pass
+  std::int64_t decode_ns = 0;         // from the end of prefill to the end: sampling, forward passes, callback
+  std::int32_t n_decode_steps = 0;    // single-token forward passes run (n_generated - 1 or n_generated)
 
   double prompt_tokens_per_second() const;
   double generation_tokens_per_second() const;
@@ -82,8 +83,8 @@ struct GenerateResult {
   std::vector<std::int32_t> tokens;  // generated ids, without a stopping EOS
   std::vector<double> logprobs;      // per generated token when asked, else empty
   StopReason stop_reason = StopReason::kMaxTokens;
-  std::string stop_string;           // the stop string that matched, for kStopString
-  std::uint64_t seed = 0;            // the RNG seed used (resolves sampling::kRandomSeed)
+  std::string stop_string;  // the stop string that matched, for kStopString
+  std::uint64_t seed = 0;   // the RNG seed used (resolves sampling::kRandomSeed)
   GenerateStats stats;
 };
 

@@ -131,11 +131,17 @@ static void encode_bits(ValueType t, std::uint64_t bits, std::vector<std::uint8_
 // ---- Value -------------------------------------------------------------------------------------
 
 Value Value::u8(std::uint8_t v) { return scalar(ValueType::UINT8, v); }
-Value Value::i8(std::int8_t v) { return scalar(ValueType::INT8, static_cast<std::uint64_t>(static_cast<std::int64_t>(v))); }
+Value Value::i8(std::int8_t v) {
+  return scalar(ValueType::INT8, static_cast<std::uint64_t>(static_cast<std::int64_t>(v)));
+}
 Value Value::u16(std::uint16_t v) { return scalar(ValueType::UINT16, v); }
-Value Value::i16(std::int16_t v) { return scalar(ValueType::INT16, static_cast<std::uint64_t>(static_cast<std::int64_t>(v))); }
+Value Value::i16(std::int16_t v) {
+  return scalar(ValueType::INT16, static_cast<std::uint64_t>(static_cast<std::int64_t>(v)));
+}
 Value Value::u32(std::uint32_t v) { return scalar(ValueType::UINT32, v); }
-Value Value::i32(std::int32_t v) { return scalar(ValueType::INT32, static_cast<std::uint64_t>(static_cast<std::int64_t>(v))); }
+Value Value::i32(std::int32_t v) {
+  return scalar(ValueType::INT32, static_cast<std::uint64_t>(static_cast<std::int64_t>(v)));
+}
 Value Value::u64(std::uint64_t v) { return scalar(ValueType::UINT64, v); }
 Value Value::i64(std::int64_t v) { return scalar(ValueType::INT64, static_cast<std::uint64_t>(v)); }
 Value Value::f32(float v) { return scalar(ValueType::FLOAT32, std::bit_cast<std::uint64_t>(static_cast<double>(v))); }
@@ -220,7 +226,8 @@ bool Value::as_bool() const {
 }
 
 const std::string& Value::as_str() const {
-  if (type_ != ValueType::STRING) throw InvalidArgument(fmt::format("expected a string, got {}", value_type_name(type_)));
+  if (type_ != ValueType::STRING)
+    throw InvalidArgument(fmt::format("expected a string, got {}", value_type_name(type_)));
   return str_;
 }
 
@@ -276,11 +283,16 @@ static std::string quote(const std::string& s, std::size_t max_len = 60) {
   std::string r = "\"";
   for (std::size_t i = 0; i < s.size() && i < max_len; ++i) {
     unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c == '\n') r += "\\n";
-    else if (c == '\t') r += "\\t";
-    else if (c == '"') r += "\\\"";
-    else if (c < 0x20) r += fmt::format("\\x{:02x}", c);
-    else r += static_cast<char>(c);
+    if (c == '\n')
+      r += "\\n";
+    else if (c == '\t')
+      r += "\\t";
+    else if (c == '"')
+      r += "\\\"";
+    else if (c < 0x20)
+      r += fmt::format("\\x{:02x}", c);
+    else
+      r += static_cast<char>(c);
   }
   if (s.size() > max_len) r += "...";
   return r + "\"";
@@ -301,8 +313,10 @@ std::string Value::to_display(std::size_t max_items) const {
   std::size_t n = std::min(count_, max_items);
   for (std::size_t i = 0; i < n; ++i) {
     r += i == 0 ? ": " : ", ";
-    if (elem_ == ValueType::STRING) r += quote(strs_[i], 24);
-    else r += scalar_display(elem_, decode_bits(elem_, raw_.data() + i * value_type_size(elem_)));
+    if (elem_ == ValueType::STRING)
+      r += quote(strs_[i], 24);
+    else
+      r += scalar_display(elem_, decode_bits(elem_, raw_.data() + i * value_type_size(elem_)));
   }
   if (count_ > n) r += ", ...";
   return r + "]";
@@ -390,7 +404,8 @@ class Reader {
         need(es, "scalar value");
         v.bits_ = decode_bits(t, b_.data() + pos_);
         pos_ += es;
-        if (t == ValueType::BOOL && v.bits_ > 1) fail(fmt::format("key '{}': bool value {} (expected 0 or 1)", key, v.bits_));
+        if (t == ValueType::BOOL && v.bits_ > 1)
+          fail(fmt::format("key '{}': bool value {} (expected 0 or 1)", key, v.bits_));
         return v;
       }
     }
@@ -403,14 +418,15 @@ class Reader {
       char m[4];
       std::memcpy(m, &magic, 4);
       std::string shown;
-      for (char c : m) shown += (c >= 0x20 && c < 0x7f) ? std::string(1, c) : fmt::format("\\x{:02x}", static_cast<unsigned char>(c));
+      for (char c : m)
+        shown += (c >= 0x20 && c < 0x7f) ? std::string(1, c) : fmt::format("\\x{:02x}", static_cast<unsigned char>(c));
       fail(fmt::format("not a GGUF file: bad magic \"{}\" (expected \"GGUF\")", shown));
     }
     f.version_ = read<std::uint32_t>("version");
-    if (f.version_ == 0x03000000u || f.version_ == 0x02000000u)
-      fail("big-endian GGUF is not supported");
+    if (f.version_ == 0x03000000u || f.version_ == 0x02000000u) fail("big-endian GGUF is not supported");
     if (f.version_ == 1) fail("unsupported GGUF version 1 (expected 2 or 3)");
-    if (f.version_ < 2 || f.version_ > 3) fail(fmt::format("unsupported GGUF version {} (expected 2 or 3)", f.version_));
+    if (f.version_ < 2 || f.version_ > 3)
+      fail(fmt::format("unsupported GGUF version {} (expected 2 or 3)", f.version_));
     std::uint64_t n_tensors = read<std::uint64_t>("tensor count");
     std::uint64_t n_kv = read<std::uint64_t>("metadata count");
     // Smallest KV: 8 (key len) + 1 (key) + 4 (type) + 1 (u8). Smallest tensor info: 8+1+4+8+4+8.
@@ -447,7 +463,8 @@ class Reader {
       TensorInfo t;
       t.name = read_string("tensor name");
       if (t.name.empty()) fail(fmt::format("tensor {} has an empty name", i));
-      if (t.name.size() >= 64) fail(fmt::format("tensor name '{}...' is {} bytes (at most 63)", t.name.substr(0, 32), t.name.size()));
+      if (t.name.size() >= 64)
+        fail(fmt::format("tensor name '{}...' is {} bytes (at most 63)", t.name.substr(0, 32), t.name.size()));
       t.n_dims = read<std::uint32_t>("tensor dimension count");
       if (t.n_dims == 0 || t.n_dims > kMaxDims)
         fail(fmt::format("tensor '{}': {} dimensions (expected 1 to {})", t.name, t.n_dims, kMaxDims));
@@ -495,7 +512,8 @@ class Reader {
     for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
     for (auto& t : f.tensors_) {
       if (t.offset % f.alignment_ != 0)
-        fail(fmt::format("tensor '{}': offset {} is not a multiple of the alignment {}", t.name, t.offset, f.alignment_));
+        fail(fmt::format("tensor '{}': offset {} is not a multiple of the alignment {}", t.name, t.offset,
+                         f.alignment_));
       if (t.offset > data_size || t.n_bytes > data_size - t.offset)
         fail(fmt::format("tensor '{}': data [{}, +{}) lies outside the file's {}-byte data section", t.name, t.offset,
                          t.n_bytes, data_size));
@@ -507,8 +525,8 @@ class Reader {
       const auto& prev = f.tensors_[order[i - 1]];
       const auto& cur = f.tensors_[order[i]];
       if (cur.offset < prev.offset + prev.n_bytes)
-        fail(fmt::format("tensors '{}' and '{}' overlap (offsets {} and {}, {} bytes)", prev.name, cur.name, prev.offset,
-                         cur.offset, prev.n_bytes));
+        fail(fmt::format("tensors '{}' and '{}' overlap (offsets {} and {}, {} bytes)", prev.name, cur.name,
+                         prev.offset, cur.offset, prev.n_bytes));
     }
   }
 
@@ -548,7 +566,8 @@ const Value* File::find(std::string_view key) const {
 }
 
 template <typename F>
-static auto typed(const File& f, std::string_view key, F&& get) -> std::optional<decltype(get(std::declval<const Value&>()))> {
+static auto typed(const File& f, std::string_view key, F&& get)
+    -> std::optional<decltype(get(std::declval<const Value&>()))> {
   const Value* v = f.find(key);
   if (!v) return std::nullopt;
   try {
@@ -618,7 +637,7 @@ void Writer::remove(const std::string& key) {
 }
 
 Writer::PendingTensor Writer::make_pending(const std::string& name, GgmlType type,
-                                          std::span<const std::int64_t> ne) const {
+                                           std::span<const std::int64_t> ne) const {
   if (name.empty() || name.size() >= 64)
     throw InvalidArgument(fmt::format("tensor name '{}' must be 1 to 63 bytes", name));
   for (const auto& t : tensors_)
@@ -696,9 +715,12 @@ std::vector<std::uint8_t> Writer::header_bytes() const {
       }
     } else {
       std::uint64_t bits;
-      if (v.is_float()) bits = std::bit_cast<std::uint64_t>(v.as_f64());
-      else if (v.type() == ValueType::BOOL) bits = v.as_bool() ? 1 : 0;
-      else bits = static_cast<std::uint64_t>(v.is_integer() && v.type() != ValueType::UINT64 ? v.as_i64() : v.as_u64());
+      if (v.is_float())
+        bits = std::bit_cast<std::uint64_t>(v.as_f64());
+      else if (v.type() == ValueType::BOOL)
+        bits = v.as_bool() ? 1 : 0;
+      else
+        bits = static_cast<std::uint64_t>(v.is_integer() && v.type() != ValueType::UINT64 ? v.as_i64() : v.as_u64());
       encode_bits(v.type(), bits, out);
     }
   }

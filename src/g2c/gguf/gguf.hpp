@@ -83,11 +83,11 @@ class Value {
 
   // Arrays.
   ValueType elem_type() const { return elem_; }
-  std::size_t size() const;  // element count (arrays), string length is not it
-  const std::vector<std::string>& strings() const;   // STRING arrays
+  std::size_t size() const;                                   // element count (arrays), string length is not it
+  const std::vector<std::string>& strings() const;            // STRING arrays
   std::span<const std::uint8_t> raw() const { return raw_; }  // numeric arrays: packed LE bytes
-  std::int64_t int_at(std::size_t i) const;  // integer or bool element
-  double float_at(std::size_t i) const;      // any numeric element
+  std::int64_t int_at(std::size_t i) const;                   // integer or bool element
+  double float_at(std::size_t i) const;                       // any numeric element
   std::vector<std::int64_t> to_i64_vector() const;
   std::vector<float> to_f32_vector() const;
 
@@ -117,8 +117,8 @@ struct TensorInfo {
   std::uint32_t n_dims = 0;
   std::array<std::int64_t, kMaxDims> ne{1, 1, 1, 1};  // ne[0] is contiguous; unused dims are 1
   GgmlType type = GgmlType::F32;
-  std::uint64_t offset = 0;   // relative to the data section
-  std::uint64_t n_bytes = 0;  // size of the data (without alignment padding)
+  std::uint64_t offset = 0;            // relative to the data section
+  std::uint64_t n_bytes = 0;           // size of the data (without alignment padding)
   const std::uint8_t* data = nullptr;  // into the mapping (reader) or caller memory (writer input)
 
   std::int64_t n_elements() const { return ne[0] * ne[1] * ne[2] * ne[3]; }

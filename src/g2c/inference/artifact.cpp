@@ -152,8 +152,10 @@ ArtifactBackend::Loaded ArtifactBackend::load(const ArtifactLocation& location) 
     if (m->gguf() != nullptr) {
       l.tokenizer = tokenizer::Tokenizer::from_gguf(*m->gguf());
     } else {
-      l.location.tokenizer_path = find_llama2c_tokenizer(location.model_path, m->hparams().n_vocab, location.tokenizer_path);
-      l.tokenizer = tokenizer::Tokenizer::from_llama2c(l.location.tokenizer_path, static_cast<int>(m->hparams().n_vocab));
+      l.location.tokenizer_path =
+          find_llama2c_tokenizer(location.model_path, m->hparams().n_vocab, location.tokenizer_path);
+      l.tokenizer =
+          tokenizer::Tokenizer::from_llama2c(l.location.tokenizer_path, static_cast<int>(m->hparams().n_vocab));
     }
     l.model = std::move(m);
     return l;

@@ -30,7 +30,8 @@ inline constexpr const char* kDefaultArtifactName = "stories260K";
 
 class ArtifactNotFound : public IoError {
  public:
-  ArtifactNotFound(const std::string& msg, std::vector<std::string> looked) : IoError(msg), looked_(std::move(looked)) {}
+  ArtifactNotFound(const std::string& msg, std::vector<std::string> looked)
+      : IoError(msg), looked_(std::move(looked)) {}
   const std::vector<std::string>& looked() const { return looked_; }
 
  private:
@@ -40,9 +41,9 @@ class ArtifactNotFound : public IoError {
 struct ArtifactOptions {
   int threads = 0;  // 0: physical cores
   model::KvType kv_type = model::KvType::kF32;
-  int n_ctx = 0;                // 0: the model's training context, at most 4096
-  std::string tokenizer_path;   // llama2.c .bin only: its tokenizer.bin (else found beside the model)
-  std::string name = "artifact";  // BackendInfo::name
+  int n_ctx = 0;                       // 0: the model's training context, at most 4096
+  std::string tokenizer_path;          // llama2.c .bin only: its tokenizer.bin (else found beside the model)
+  std::string name = "artifact";       // BackendInfo::name
   std::optional<std::int32_t> eos_id;  // see LocalTransformerBackend
   // Where names are looked up; nullopt: default_artifact_dirs() / default_ollama_roots().
   std::optional<std::vector<std::string>> search_dirs;
@@ -56,9 +57,9 @@ std::vector<std::string> default_artifact_dirs();
 // Where an artifact was found.
 struct ArtifactLocation {
   std::string model_path;
-  std::string tokenizer_path;  // llama2.c .bin only
-  std::string source;          // "path" | "artifacts_dir" | "ollama"
-  std::string model_id;        // file name, or the Ollama name ("stories260K:latest")
+  std::string tokenizer_path;                         // llama2.c .bin only
+  std::string source;                                 // "path" | "artifacts_dir" | "ollama"
+  std::string model_id;                               // file name, or the Ollama name ("stories260K:latest")
   nlohmann::json details = nlohmann::json::object();  // folder, stage, Ollama manifest and digest ...
 };
 

@@ -20,8 +20,7 @@ nlohmann::json GenerateOptions::to_json() const {
   return j;
 }
 
-InferenceResult Backend::stream(const std::string& prompt, const GenerateOptions& opts,
-                                const ChunkCallback& on_chunk) {
+InferenceResult Backend::stream(const std::string& prompt, const GenerateOptions& opts, const ChunkCallback& on_chunk) {
   InferenceResult r = complete(prompt, opts);
   if (!r.completion.empty() && on_chunk && !on_chunk(r.completion)) r.metadata["canceled"] = true;
   return r;

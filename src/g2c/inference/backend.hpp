@@ -91,7 +91,7 @@ struct ChatMessage {
 using ToolSpec = nlohmann::json;
 
 struct ChatResult {
-  ChatMessage message;              // the assistant turn (content may be empty when it calls tools)
+  ChatMessage message;               // the assistant turn (content may be empty when it calls tools)
   std::vector<ToolCall> tool_calls;  // same as message.tool_calls, for the seed's result.tool_calls
   std::optional<std::int64_t> prompt_tokens;
   std::optional<std::int64_t> completion_tokens;
@@ -115,8 +115,7 @@ class Backend {
   // Streams the completion to on_chunk; the returned result holds the whole text (the concatenation
   // of the chunks) and, when on_chunk returned false, metadata["canceled"] = true. The default calls
   // complete() and delivers the text as one chunk.
-  virtual InferenceResult stream(const std::string& prompt, const GenerateOptions& opts,
-                                 const ChunkCallback& on_chunk);
+  virtual InferenceResult stream(const std::string& prompt, const GenerateOptions& opts, const ChunkCallback& on_chunk);
 
   // One assistant turn for `messages`, with optional tools. The default renders the messages with
   // the plain fallback template (chat_template.hpp), calls complete(), and returns no tool calls; it

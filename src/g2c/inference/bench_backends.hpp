@@ -30,8 +30,8 @@ struct BackendSpec {
 BackendSpec parse_backend_spec(std::string_view spec);
 
 struct BackendMakerOptions {
-  ArtifactOptions local;     // threads, n_ctx, kv type of the local backends
-  double timeout_s = 120.0;  // HTTP backends
+  ArtifactOptions local;       // threads, n_ctx, kv type of the local backends
+  double timeout_s = 120.0;    // HTTP backends
   std::string openai_api_key;  // "": $OPENAI_API_KEY when set
 };
 

@@ -50,10 +50,10 @@ std::string format_benchmark_table(const std::vector<BenchmarkResult>& results) 
     const char* head;
     std::vector<std::string> cells;
   };
-  std::vector<Col> cols = {{"backend", {}},       {"n", {}},          {"p50 ms", {}},    {"p90 ms", {}},
-                           {"p99 ms", {}},        {"mean ms", {}},    {"tok/s", {}},     {"TTFT p50", {}},
-                           {"TPOT ms", {}},       {"prompt tok/s", {}}, {"gen tok/s", {}}, {"server p50", {}},
-                           {"wall-server p50", {}}, {"cold ms", {}}};
+  std::vector<Col> cols = {
+      {"backend", {}},   {"n", {}},          {"p50 ms", {}},          {"p90 ms", {}},  {"p99 ms", {}},
+      {"mean ms", {}},   {"tok/s", {}},      {"TTFT p50", {}},        {"TPOT ms", {}}, {"prompt tok/s", {}},
+      {"gen tok/s", {}}, {"server p50", {}}, {"wall-server p50", {}}, {"cold ms", {}}};
   for (const BenchmarkResult& r : results) {
     std::vector<std::string> row = {label(r),
                                     std::to_string(r.n),
@@ -88,9 +88,10 @@ std::string format_benchmark_table(const std::vector<BenchmarkResult>& results) 
   line([&](std::size_t i) { return std::string(cols[i].head); });
   for (std::size_t r = 0; r < results.size(); ++r) line([&](std::size_t i) { return cols[i].cells[r]; });
   if (!results.empty()) {
-    out += fmt::format("percentiles: nearest-rank over n requests; latency = wall clock per request; "
-                       "max_new_tokens={}\n",
-                       results[0].metadata.value("max_new_tokens", 0));
+    out += fmt::format(
+        "percentiles: nearest-rank over n requests; latency = wall clock per request; "
+        "max_new_tokens={}\n",
+        results[0].metadata.value("max_new_tokens", 0));
   }
   return out;
 }
@@ -102,11 +103,12 @@ std::string benchmark_csv(const std::vector<BenchmarkResult>& results) {
     for (std::size_t i = 0; i < r.per_request_latency_ms.size(); ++i) {
       auto at = [&](const std::vector<std::optional<double>>& v) { return i < v.size() ? cell(v[i]) : std::string(); };
       std::string tokens;
-      if (i < r.results.size() && r.results[i].completion_tokens) tokens = std::to_string(*r.results[i].completion_tokens);
-      out += fmt::format("{},{},{},{:.3f},{},{},{},{},{},{}\n", csv_quote(r.backend.name), csv_quote(r.backend.model_id),
-                         i, r.per_request_latency_ms[i], at(r.per_request_tokens_per_second), tokens,
-                         at(r.per_request_ttft_ms), at(r.per_request_tpot_ms), at(r.per_request_server_ms),
-                         at(r.per_request_residual_ms));
+      if (i < r.results.size() && r.results[i].completion_tokens)
+        tokens = std::to_string(*r.results[i].completion_tokens);
+      out += fmt::format("{},{},{},{:.3f},{},{},{},{},{},{}\n", csv_quote(r.backend.name),
+                         csv_quote(r.backend.model_id), i, r.per_request_latency_ms[i],
+                         at(r.per_request_tokens_per_second), tokens, at(r.per_request_ttft_ms),
+                         at(r.per_request_tpot_ms), at(r.per_request_server_ms), at(r.per_request_residual_ms));
     }
   }
   return out;
@@ -151,12 +153,14 @@ std::string latency_svg(const std::vector<BenchmarkResult>& results) {
       s += fmt::format(
           "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"18\" fill=\"#9ecae1\" stroke=\"#3182bd\"/>\n",
           x(r.latency_ms_p50), cy - 9, std::max(1.0, x(r.latency_ms_p90) - x(r.latency_ms_p50)));
-      s += fmt::format("<line x1=\"{:.1f}\" x2=\"{:.1f}\" y1=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#de2d26\" "
-                       "stroke-width=\"2\"/>\n",
-                       x(r.latency_ms_p99), x(r.latency_ms_p99), cy - 14, cy + 14);
+      s += fmt::format(
+          "<line x1=\"{:.1f}\" x2=\"{:.1f}\" y1=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#de2d26\" "
+          "stroke-width=\"2\"/>\n",
+          x(r.latency_ms_p99), x(r.latency_ms_p99), cy - 14, cy + 14);
     }
     for (double v : r.per_request_latency_ms) {
-      s += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"2.5\" fill=\"#08519c\" fill-opacity=\"0.6\"/>\n", x(v), cy);
+      s += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"2.5\" fill=\"#08519c\" fill-opacity=\"0.6\"/>\n", x(v),
+                       cy);
     }
   }
   double axis_y = kTop + kLane * static_cast<double>(std::max<std::size_t>(results.size(), 1)) + 10;
@@ -164,9 +168,10 @@ std::string latency_svg(const std::vector<BenchmarkResult>& results) {
                    axis_y, axis_y);
   for (int t = 0; t <= 5; ++t) {
     double ms = axis * t / 5.0;
-    s += fmt::format("<line x1=\"{0:.1f}\" x2=\"{0:.1f}\" y1=\"{1:.1f}\" y2=\"{2:.1f}\" stroke=\"black\"/>"
-                     "<text x=\"{0:.1f}\" y=\"{3:.1f}\" text-anchor=\"middle\">{4:g}</text>\n",
-                     x(ms), axis_y, axis_y + 5, axis_y + 20, ms);
+    s += fmt::format(
+        "<line x1=\"{0:.1f}\" x2=\"{0:.1f}\" y1=\"{1:.1f}\" y2=\"{2:.1f}\" stroke=\"black\"/>"
+        "<text x=\"{0:.1f}\" y=\"{3:.1f}\" text-anchor=\"middle\">{4:g}</text>\n",
+        x(ms), axis_y, axis_y + 5, axis_y + 20, ms);
   }
   s += "</svg>\n";
   return s;

@@ -15,7 +15,9 @@ namespace g2c::inference {
 namespace {
 
 nlohmann::json opt_json(const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); }
-nlohmann::json opt_json(const std::optional<std::int64_t>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); }
+nlohmann::json opt_json(const std::optional<std::int64_t>& v) {
+  return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+}
 nlohmann::json opt_vec(const std::vector<std::optional<double>>& v) {
   nlohmann::json a = nlohmann::json::array();
   for (const auto& x : v) a.push_back(opt_json(x));
@@ -111,8 +113,10 @@ BenchmarkResult benchmark(Backend& backend, const std::vector<std::string>& prom
       std::optional<double> tps;
       if (r.completion_tokens && latency > 0) tps = *r.completion_tokens / (latency / 1000.0);
       br.per_request_tokens_per_second.push_back(tps);
-      if (r.completion_tokens) tokens_total += *r.completion_tokens;
-      else all_counts = false;
+      if (r.completion_tokens)
+        tokens_total += *r.completion_tokens;
+      else
+        all_counts = false;
 
       std::optional<double> tpot;
       if (opts.stream) {
@@ -160,7 +164,8 @@ BenchmarkResult benchmark(Backend& backend, const std::vector<std::string>& prom
   }
   if (prefill_time > 0) br.prompt_tokens_per_second = prefill_tokens / (prefill_time / 1000.0);
   if (decode_time > 0) br.generation_tokens_per_second = decode_tokens / (decode_time / 1000.0);
-  if (std::vector<double> s = present(br.per_request_server_ms); !s.empty()) br.server_ms_p50 = percentile_nearest_rank(s, 50);
+  if (std::vector<double> s = present(br.per_request_server_ms); !s.empty())
+    br.server_ms_p50 = percentile_nearest_rank(s, 50);
   if (std::vector<double> s = present(br.per_request_residual_ms); !s.empty()) {
     br.residual_ms_p50 = percentile_nearest_rank(s, 50);
     br.residual_ms_mean = std::accumulate(s.begin(), s.end(), 0.0) / static_cast<double>(s.size());
@@ -214,9 +219,8 @@ BenchmarkResult benchmark(const std::function<std::unique_ptr<Backend>()>& make_
   cold.first_request_ms = static_cast<double>(t2 - t1) / 1e6;
   BenchmarkResult br = benchmark(*backend, prompts, opts);
   br.cold_start = cold;
-  br.metadata["cold_start"] = {{"construct_ms", cold.construct_ms},
-                               {"first_request_ms", cold.first_request_ms},
-                               {"total_ms", cold.total_ms()}};
+  br.metadata["cold_start"] = {
+      {"construct_ms", cold.construct_ms}, {"first_request_ms", cold.first_request_ms}, {"total_ms", cold.total_ms()}};
   return br;
 }
 

@@ -33,9 +33,9 @@ struct BenchmarkOptions {
   }();
   bool stream = false;  // measure time to first token and time per output token through stream()
   bool warmup = true;
-  int runs = 1;  // passes over the prompt set
+  int runs = 1;                                        // passes over the prompt set
   nlohmann::json metadata = nlohmann::json::object();  // merged into the result's metadata
-  std::function<std::int64_t()> clock_ns;  // null: g2c::now_ns (tests inject a fake clock)
+  std::function<std::int64_t()> clock_ns;              // null: g2c::now_ns (tests inject a fake clock)
 };
 
 struct ColdStart {

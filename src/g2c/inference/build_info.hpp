@@ -3,6 +3,7 @@
 namespace g2c::inference {
 
 const char* g2c_version();  // "0.1.0" (the CMake project version)
-const char* g2c_commit();   // short git hash at configure time, with "-dirty" when the tree had changes; "unknown" outside git
+const char*
+g2c_commit();  // short git hash at configure time, with "-dirty" when the tree had changes; "unknown" outside git
 
 }  // namespace g2c::inference

@@ -69,11 +69,16 @@ std::string render_plain(const std::vector<ChatMessage>& msgs, bool gen) {
   std::string out;
   for (const ChatMessage& m : msgs) {
     std::string label;
-    if (m.role == "system") label = "System";
-    else if (m.role == "user") label = "User";
-    else if (m.role == "assistant") label = "Assistant";
-    else if (m.role == "tool") label = m.tool_name.empty() ? "Tool" : "Tool (" + m.tool_name + ")";
-    else label = m.role;
+    if (m.role == "system")
+      label = "System";
+    else if (m.role == "user")
+      label = "User";
+    else if (m.role == "assistant")
+      label = "Assistant";
+    else if (m.role == "tool")
+      label = m.tool_name.empty() ? "Tool" : "Tool (" + m.tool_name + ")";
+    else
+      label = m.role;
     out += label + ": " + m.content + "\n\n";
   }
   if (gen) out += "Assistant:";

@@ -33,10 +33,10 @@ enum class ChatFamily { kPlain, kChatml, kLlama2, kLlama3, kZephyr };
 struct ChatTemplate {
   ChatFamily family = ChatFamily::kPlain;
   // llama2 variants (defaults = Meta's Llama-2-chat template):
-  bool llama2_system = true;         // "<<SYS>>" block; without it the system text opens the first turn
+  bool llama2_system = true;          // "<<SYS>>" block; without it the system text opens the first turn
   bool llama2_bos_in_history = true;  // "<s>" before every [INST] after the first
-  bool llama2_strip = true;          // content.strip()
-  bool llama2_space_around = true;   // " {assistant} </s>" instead of "{assistant}</s>"
+  bool llama2_strip = true;           // content.strip()
+  bool llama2_space_around = true;    // " {assistant} </s>" instead of "{assistant}</s>"
   std::string zephyr_eos = "</s>";
 };
 

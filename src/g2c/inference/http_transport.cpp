@@ -87,12 +87,11 @@ std::string fmt_seconds(double s) { return fmt::format("{:g} s", s); }
                            "timed out connecting to " + req.url + " after " + fmt_seconds(req.timeout_s));
     case httplib::Error::Read:
       if (elapsed_s >= 0.9 * req.timeout_s) {
-        throw TransportError(TransportError::Kind::kTimeout, "no answer from " + req.url + " within " +
-                                                                 fmt_seconds(req.timeout_s) + " (read timeout)");
+        throw TransportError(TransportError::Kind::kTimeout,
+                             "no answer from " + req.url + " within " + fmt_seconds(req.timeout_s) + " (read timeout)");
       }
       throw TransportError(TransportError::Kind::kRead, "reading the answer from " + req.url + " failed: " + what);
-    default:
-      throw TransportError(TransportError::Kind::kOther, "HTTP request to " + req.url + " failed: " + what);
+    default: throw TransportError(TransportError::Kind::kOther, "HTTP request to " + req.url + " failed: " + what);
   }
 }
 

@@ -61,7 +61,7 @@ struct ParsedUrl {
   std::string scheme;  // "http" | "https"
   std::string host;
   int port = 0;
-  std::string path;  // starts with "/", may carry a query
+  std::string path;            // starts with "/", may carry a query
   std::string origin() const;  // "http://host:port"
 };
 // Throws InvalidArgument for anything but http(s)://host[:port][/path].

@@ -58,15 +58,15 @@ std::string model_quantization(const model::Model& model) {
     if (t.n_dims >= 2) count[t.type] += t.n_elements();
   }
   if (count.empty()) return "F32";
-  auto best = std::max_element(count.begin(), count.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+  auto best =
+      std::max_element(count.begin(), count.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
   return type_name(best->first);
 }
 
 LocalTransformerBackend::LocalTransformerBackend(std::shared_ptr<const model::Model> model,
                                                  std::shared_ptr<const tokenizer::Tokenizer> tokenizer,
                                                  std::string model_id, std::optional<std::int32_t> eos_id,
-                                                 std::string name, nlohmann::json extra,
-                                                 model::ContextOptions context)
+                                                 std::string name, nlohmann::json extra, model::ContextOptions context)
     : model_(std::move(model)),
       tok_(std::move(tokenizer)),
       model_id_(std::move(model_id)),

@@ -50,9 +50,7 @@ void append_logprobs(const nlohmann::json& j, nlohmann::json& meta) {
   }
 }
 
-std::string clip(const std::string& s, std::size_t n = 200) {
-  return s.size() <= n ? s : s.substr(0, n) + "...";
-}
+std::string clip(const std::string& s, std::size_t n = 200) { return s.size() <= n ? s : s.substr(0, n) + "..."; }
 
 }  // namespace
 
@@ -138,15 +136,16 @@ HttpRequest OllamaBackend::request(const std::string& path, const nlohmann::json
 void OllamaBackend::raise_transport(const TransportError& e, const std::string& url) const {
   switch (e.kind()) {
     case TransportError::Kind::kConnect:
-      throw OllamaError(fmt::format("cannot reach Ollama at {} (connection refused or host unreachable) — is "
-                                    "`ollama serve` running? Set OLLAMA_HOST if it listens elsewhere. [{}]",
-                                    base_url_, e.what()));
+      throw OllamaError(
+          fmt::format("cannot reach Ollama at {} (connection refused or host unreachable) — is "
+                      "`ollama serve` running? Set OLLAMA_HOST if it listens elsewhere. [{}]",
+                      base_url_, e.what()));
     case TransportError::Kind::kTimeout:
-      throw OllamaError(fmt::format("Ollama at {} timed out after {} s on {} — the model may still be loading "
-                                    "(check `ollama ps`) or the timeout is too short. [{}]",
-                                    base_url_, timeout_s_, url, e.what()));
-    default:
-      throw OllamaError(fmt::format("talking to Ollama at {} failed: {}", base_url_, e.what()));
+      throw OllamaError(
+          fmt::format("Ollama at {} timed out after {} s on {} — the model may still be loading "
+                      "(check `ollama ps`) or the timeout is too short. [{}]",
+                      base_url_, timeout_s_, url, e.what()));
+    default: throw OllamaError(fmt::format("talking to Ollama at {} failed: {}", base_url_, e.what()));
   }
 }
 
@@ -169,7 +168,8 @@ void OllamaBackend::raise_status(int status, const std::string& body, const std:
 
 nlohmann::json OllamaBackend::generate_request(const std::string& prompt, const GenerateOptions& opts,
                                                bool stream) const {
-  nlohmann::json body = {{"model", model_id_}, {"prompt", prompt}, {"stream", stream}, {"options", ollama_options(opts)}};
+  nlohmann::json body = {
+      {"model", model_id_}, {"prompt", prompt}, {"stream", stream}, {"options", ollama_options(opts)}};
   if (opts.logprobs) body["logprobs"] = true;
   return body;
 }
@@ -187,13 +187,13 @@ InferenceResult OllamaBackend::complete(const std::string& prompt, const Generat
   if (res.status >= 400 || res.status < 200) raise_status(res.status, res.body, req.url);
   nlohmann::json j = nlohmann::json::parse(res.body, nullptr, false);
   if (j.is_discarded() || !j.is_object()) {
-    throw OllamaError(fmt::format("bad JSON from Ollama at {}: expected one JSON object, got '{}'", req.url,
-                                  clip(res.body)));
+    throw OllamaError(
+        fmt::format("bad JSON from Ollama at {}: expected one JSON object, got '{}'", req.url, clip(res.body)));
   }
   if (j.contains("error")) throw OllamaError(fmt::format("Ollama at {}: {}", base_url_, j["error"].dump()), res.status);
   if (!j.contains("response") || !j["response"].is_string()) {
-    throw OllamaError(fmt::format("bad JSON from Ollama at {}: no string field 'response' in '{}'", req.url,
-                                  clip(res.body)));
+    throw OllamaError(
+        fmt::format("bad JSON from Ollama at {}: no string field 'response' in '{}'", req.url, clip(res.body)));
   }
   InferenceResult r;
   r.prompt = prompt;
@@ -260,7 +260,8 @@ InferenceResult OllamaBackend::stream(const std::string& prompt, const GenerateO
     });
   } catch (const TransportError& e) {
     if (n_chunks > 0 && e.kind() != TransportError::Kind::kConnect) {
-      throw OllamaError(fmt::format("Ollama stream from {} broke after {} chunk(s): {}", base_url_, n_chunks, e.what()));
+      throw OllamaError(
+          fmt::format("Ollama stream from {} broke after {} chunk(s): {}", base_url_, n_chunks, e.what()));
     }
     raise_transport(e, req.url);
   }
@@ -274,9 +275,10 @@ InferenceResult OllamaBackend::stream(const std::string& prompt, const GenerateO
     return r;
   }
   if (!done) {
-    throw OllamaError(fmt::format("the Ollama stream from {} ended after {} chunk(s) without a done:true object "
-                                  "(connection cut or server crashed)",
-                                  req.url, n_chunks));
+    throw OllamaError(
+        fmt::format("the Ollama stream from {} ended after {} chunk(s) without a done:true object "
+                    "(connection cut or server crashed)",
+                    req.url, n_chunks));
   }
   return r;
 }
@@ -285,7 +287,8 @@ ChatResult OllamaBackend::chat(const std::vector<ChatMessage>& messages, const s
                                const GenerateOptions& opts) {
   nlohmann::json msgs = nlohmann::json::array();
   for (const ChatMessage& m : messages) msgs.push_back(message_to_json(m, /*arguments_as_string=*/false));
-  nlohmann::json body = {{"model", model_id_}, {"messages", msgs}, {"stream", false}, {"options", ollama_options(opts)}};
+  nlohmann::json body = {
+      {"model", model_id_}, {"messages", msgs}, {"stream", false}, {"options", ollama_options(opts)}};
   if (!tools.empty()) body["tools"] = tools;
   HttpRequest req = request("/api/chat", body);
   Timer timer;
@@ -344,7 +347,8 @@ std::string OllamaBackend::version(double timeout_s) {
   if (res.status != 200) raise_status(res.status, res.body, req.url);
   nlohmann::json j = nlohmann::json::parse(res.body, nullptr, false);
   if (j.is_discarded() || !j.is_object() || !j.contains("version") || !j["version"].is_string()) {
-    throw OllamaError(fmt::format("bad JSON from {}: expected {{\"version\": ...}}, got '{}'", req.url, clip(res.body)));
+    throw OllamaError(
+        fmt::format("bad JSON from {}: expected {{\"version\": ...}}, got '{}'", req.url, clip(res.body)));
   }
   return j["version"].get<std::string>();
 }

@@ -37,8 +37,8 @@ std::string default_ollama_url();
 
 struct OllamaConfig {
   std::string model_id = "llama3.2:3b";
-  std::string base_url;      // empty: default_ollama_url()
-  double timeout_s = 120.0;  // connect timeout and the longest silence while reading
+  std::string base_url;                      // empty: default_ollama_url()
+  double timeout_s = 120.0;                  // connect timeout and the longest silence while reading
   std::shared_ptr<HttpTransport> transport;  // null: make_httplib_transport()
   std::string name = "ollama";
   nlohmann::json extra = nlohmann::json::object();

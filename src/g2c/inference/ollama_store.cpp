@@ -34,7 +34,8 @@ std::string lower(std::string s) {
 }
 
 bool is_hex64(std::string_view s) {
-  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; });
+  return s.size() == 64 &&
+         std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; });
 }
 
 }  // namespace
@@ -43,8 +44,10 @@ std::string OllamaName::manifest_relpath() const { return host + "/" + ns + "/" 
 
 std::string OllamaName::display() const {
   std::string out;
-  if (host != "registry.ollama.ai") out = host + "/" + ns + "/";
-  else if (ns != "library") out = ns + "/";
+  if (host != "registry.ollama.ai")
+    out = host + "/" + ns + "/";
+  else if (ns != "library")
+    out = ns + "/";
   return out + model + ":" + tag;
 }
 

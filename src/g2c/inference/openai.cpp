@@ -94,7 +94,8 @@ OpenAIBackend::OpenAIBackend(OpenAIConfig cfg)
 }
 
 OpenAIBackend::OpenAIBackend(std::string base_url, std::string model, std::string api_key)
-    : OpenAIBackend(OpenAIConfig{std::move(base_url), std::move(model), std::move(api_key), 120.0, nullptr, "openai", {}}) {}
+    : OpenAIBackend(
+          OpenAIConfig{std::move(base_url), std::move(model), std::move(api_key), 120.0, nullptr, "openai", {}}) {}
 
 BackendInfo OpenAIBackend::info() const {
   BackendInfo i{name_, model_, extra_};
@@ -114,13 +115,14 @@ HttpRequest OpenAIBackend::request(const std::string& path, const nlohmann::json
 
 void OpenAIBackend::raise_transport(const TransportError& e, const std::string& url) const {
   if (e.kind() == TransportError::Kind::kConnect) {
-    throw OpenAIError(fmt::format("cannot reach the OpenAI-compatible server at {} — is it running (vllm serve, "
-                                  "llama-server, LM Studio, mlx_lm.server, g2c serve)? [{}]",
-                                  base_url_, e.what()));
+    throw OpenAIError(
+        fmt::format("cannot reach the OpenAI-compatible server at {} — is it running (vllm serve, "
+                    "llama-server, LM Studio, mlx_lm.server, g2c serve)? [{}]",
+                    base_url_, e.what()));
   }
   if (e.kind() == TransportError::Kind::kTimeout) {
-    throw OpenAIError(fmt::format("the server at {} timed out after {} s on {}. [{}]", base_url_, timeout_s_, url,
-                                  e.what()));
+    throw OpenAIError(
+        fmt::format("the server at {} timed out after {} s on {}. [{}]", base_url_, timeout_s_, url, e.what()));
   }
   throw OpenAIError(fmt::format("talking to {} failed: {}", base_url_, e.what()));
 }
@@ -128,7 +130,8 @@ void OpenAIBackend::raise_transport(const TransportError& e, const std::string& 
 void OpenAIBackend::raise_status(int status, const std::string& body, const std::string& url) const {
   std::string msg = error_message(body);
   if (status == 401 || status == 403) {
-    throw OpenAIError(fmt::format("{} refused the request (HTTP {}): {} — check the API key", url, status, msg), status);
+    throw OpenAIError(fmt::format("{} refused the request (HTTP {}): {} — check the API key", url, status, msg),
+                      status);
   }
   if (status == 404) {
     throw OpenAIError(fmt::format("{} answered 404: {} — unknown model '{}' or no such endpoint", url, msg, model_),
@@ -178,7 +181,8 @@ InferenceResult OpenAIBackend::complete(const std::string& prompt, const Generat
   r.backend = info();
   apply_usage(j, r.prompt_tokens, r.completion_tokens, r.metadata);
   append_logprobs(choice, r.metadata);
-  if (choice.contains("finish_reason") && choice["finish_reason"].is_string()) r.metadata["done_reason"] = choice["finish_reason"];
+  if (choice.contains("finish_reason") && choice["finish_reason"].is_string())
+    r.metadata["done_reason"] = choice["finish_reason"];
   r.metadata["stream"] = false;
   return r;
 }
@@ -203,13 +207,13 @@ InferenceResult OpenAIBackend::stream(const std::string& prompt, const GenerateO
     }
     nlohmann::json j = nlohmann::json::parse(ev.data, nullptr, false);
     if (j.is_discarded() || !j.is_object()) {
-      failure.emplace(fmt::format("bad JSON in the SSE stream from {} after {} event(s): '{}'", req.url, n_events,
-                                  clip(ev.data)));
+      failure.emplace(
+          fmt::format("bad JSON in the SSE stream from {} after {} event(s): '{}'", req.url, n_events, clip(ev.data)));
       return false;
     }
     if (j.contains("error") || ev.event == "error") {
-      failure.emplace(fmt::format("{} failed mid-stream after {} event(s): {}", base_url_, n_events,
-                                  error_message(ev.data)));
+      failure.emplace(
+          fmt::format("{} failed mid-stream after {} event(s): {}", base_url_, n_events, error_message(ev.data)));
       return false;
     }
     ++n_events;
@@ -238,7 +242,8 @@ InferenceResult OpenAIBackend::stream(const std::string& prompt, const GenerateO
     res = transport_->post_json_stream(req, [&](std::string_view data) { return sse.feed(data, on_event); });
   } catch (const TransportError& e) {
     if (n_events > 0 && e.kind() != TransportError::Kind::kConnect) {
-      throw OpenAIError(fmt::format("the SSE stream from {} broke after {} event(s): {}", base_url_, n_events, e.what()));
+      throw OpenAIError(
+          fmt::format("the SSE stream from {} broke after {} event(s): {}", base_url_, n_events, e.what()));
     }
     raise_transport(e, req.url);
   }

@@ -49,7 +49,8 @@ class SelectedBackend final : public Backend {
     r.backend = info();
     return r;
   }
-  ChatResult chat(const std::vector<ChatMessage>& m, const std::vector<ToolSpec>& t, const GenerateOptions& o) override {
+  ChatResult chat(const std::vector<ChatMessage>& m, const std::vector<ToolSpec>& t,
+                  const GenerateOptions& o) override {
     ChatResult r = inner_->chat(m, t, o);
     r.backend = info();
     return r;
@@ -63,8 +64,8 @@ class SelectedBackend final : public Backend {
 }  // namespace
 
 nlohmann::json ProdLMManifest::to_json() const {
-  nlohmann::json j = {{"format", kManifestFormat}, {"version", kManifestVersion}, {"backend", backend},
-                      {"model_id", model_id}};
+  nlohmann::json j = {
+      {"format", kManifestFormat}, {"version", kManifestVersion}, {"backend", backend}, {"model_id", model_id}};
   if (!base_url.empty()) j["base_url"] = base_url;
   if (!quantization.empty()) j["quantization"] = quantization;
   if (context_length) j["context_length"] = *context_length;
@@ -93,7 +94,8 @@ ProdLMManifest ProdLMManifest::from_json(const nlohmann::json& j) {
   m.notes = string_field(j, "notes", "", false);
   if (j.contains("context_length") && !j["context_length"].is_null()) {
     if (!j["context_length"].is_number_integer() || j["context_length"].get<std::int64_t>() <= 0) {
-      throw FormatError("ProdLM manifest: context_length must be a positive integer, got " + j["context_length"].dump());
+      throw FormatError("ProdLM manifest: context_length must be a positive integer, got " +
+                        j["context_length"].dump());
     }
     m.context_length = j["context_length"].get<std::int64_t>();
   }

@@ -53,17 +53,17 @@ std::unique_ptr<Backend> load_prodlm_backend(const std::string& path = "",
 
 // True when the manifest's server answers its cheap health route (Ollama GET /api/version, OpenAI
 // GET /models) within timeout_s. `why` receives a one-line reason either way.
-bool prodlm_server_answers(const ProdLMManifest& manifest, std::shared_ptr<HttpTransport> transport,
-                           double timeout_s, std::string* why);
+bool prodlm_server_answers(const ProdLMManifest& manifest, std::shared_ptr<HttpTransport> transport, double timeout_s,
+                           std::string* why);
 
 // Builds the in-process backend for a model name or path (engine side: ArtifactBackend). Passed in,
 // not registered globally, so this layer does not depend on the engine and tests can fake it.
 using LocalBackendFactory = std::function<std::unique_ptr<Backend>(const std::string& name_or_path)>;
 
 struct DefaultBackendOptions {
-  std::string manifest_path;              // "": default_prodlm_manifest_path()
-  std::string local_name_or_path;         // handed to local_factory ("" lets the factory pick its default)
-  LocalBackendFactory local_factory;      // null: no local fallback
+  std::string manifest_path;                 // "": default_prodlm_manifest_path()
+  std::string local_name_or_path;            // handed to local_factory ("" lets the factory pick its default)
+  LocalBackendFactory local_factory;         // null: no local fallback
   std::shared_ptr<HttpTransport> transport;  // null: the real HTTP client
   double probe_timeout_s = 2.0;
 };

@@ -38,7 +38,8 @@ struct RouterBackend::CompiledRegex {
     pcre2_match_data* md = pcre2_match_data_create_from_pattern(code, nullptr);
     int rc = pcre2_match(code, reinterpret_cast<PCRE2_SPTR>(s.data()), s.size(), 0, 0, md, nullptr);
     pcre2_match_data_free(md);
-    if (rc < 0 && rc != PCRE2_ERROR_NOMATCH) log_warn("router: regex match failed (PCRE2 error {}); treating as no match", rc);
+    if (rc < 0 && rc != PCRE2_ERROR_NOMATCH)
+      log_warn("router: regex match failed (PCRE2 error {}); treating as no match", rc);
     return rc >= 0;
   }
 };
@@ -84,8 +85,8 @@ RouterBackend::RouterBackend(std::vector<std::shared_ptr<Backend>> backends, Rou
   }
   auto check_index = [&](std::size_t i, const std::string& what) {
     if (i >= backends_.size()) {
-      throw InvalidArgument(fmt::format("RouterBackend: {} points at backend {}, but there are {}", what, i,
-                                        backends_.size()));
+      throw InvalidArgument(
+          fmt::format("RouterBackend: {} points at backend {}, but there are {}", what, i, backends_.size()));
     }
   };
   check_index(cfg_.default_target, "default_target");
@@ -221,7 +222,8 @@ InferenceResult RouterBackend::complete(const std::string& prompt, const Generat
     } catch (const Error& e) {
       if (!cfg_.fallback_on_error) throw;
       esc.reason = std::string("tiny backend failed; escalating: ") + e.what();
-      fallbacks.push_back({{"backend_index", c.tiny}, {"backend", backends_[c.tiny]->info().name}, {"error", e.what()}});
+      fallbacks.push_back(
+          {{"backend_index", c.tiny}, {"backend", backends_[c.tiny]->info().name}, {"error", e.what()}});
     }
     d = esc;
   }
@@ -268,7 +270,8 @@ ChatResult RouterBackend::chat(const std::vector<ChatMessage>& messages, const s
   }
   nlohmann::json fallbacks = nlohmann::json::array();
   std::optional<Decision> d = by_rules(last_user, opts);
-  if (!d) d = Decision{cfg_.default_target, "default", "no rule matched the last user message; default backend", nullptr};
+  if (!d)
+    d = Decision{cfg_.default_target, "default", "no rule matched the last user message; default backend", nullptr};
   std::size_t used = d->target;
   ChatResult r = run_with_fallback(backends_, order_from(d->target), cfg_.fallback_on_error, fallbacks, used,
                                    [&](Backend& b) { return b.chat(messages, tools, opts); });

@@ -32,14 +32,12 @@ using FromFloatFn = void (*)(const float* x, void* y, std::int64_t n);
 using VecDotFn = float (*)(std::int64_t n, const void* w, const void* x);
 using MatvecFn = void (*)(std::int64_t n, const void* w, std::size_t row_bytes, const void* x, float* y,
                           std::int64_t r0, std::int64_t r1);
-using MatmulFn = void (*)(std::int64_t n, const void* w, std::size_t row_bytes, const void* x,
-                          std::size_t x_stride, std::int64_t n_tok, float* y, std::int64_t ldy,
-                          std::int64_t r0, std::int64_t r1);
+using MatmulFn = void (*)(std::int64_t n, const void* w, std::size_t row_bytes, const void* x, std::size_t x_stride,
+                          std::int64_t n_tok, float* y, std::int64_t ldy, std::int64_t r0, std::int64_t r1);
 // See KernelTable::attend_multi.
 using AttendMultiFn = void (*)(const float* q, std::int64_t q_stride, const void* k, const void* v,
-                               std::size_t row_stride, const std::int32_t* n_kv, std::int64_t n_tok,
-                               std::int64_t n_rep, std::int64_t head_dim, float scale, float* scratch, float* out,
-                               std::int64_t out_stride);
+                               std::size_t row_stride, const std::int32_t* n_kv, std::int64_t n_tok, std::int64_t n_rep,
+                               std::int64_t head_dim, float scale, float* scratch, float* out, std::int64_t out_stride);
 
 struct TypeKernels {
   GgmlType act_type = GgmlType::F32;  // what activations are converted to before the dot
@@ -71,8 +69,8 @@ struct KernelTable {
 
   // cs[2i] = cos, cs[2i+1] = sin of pos * freq_scale * base^(-2i/n_rot) / freq_factors[i]
   // (freq_factors may be nullptr), the angle advanced by repeated multiplication as ggml does.
-  void (*rope_cache)(std::int32_t pos, std::int64_t n_rot, float freq_base, float freq_scale,
-                     const float* freq_factors, float* cs) = nullptr;
+  void (*rope_cache)(std::int32_t pos, std::int64_t n_rot, float freq_base, float freq_scale, const float* freq_factors,
+                     float* cs) = nullptr;
   // x [n_head][head_dim] rotated in place.
   void (*rope)(float* x, std::int64_t n_head, std::int64_t head_dim, std::int64_t n_rot, const float* cs,
                RopeMode mode) = nullptr;
@@ -81,8 +79,8 @@ struct KernelTable {
   // head over n_kv cached rows: out[head_dim] = softmax(scale * q.K^T) V with K, V rows at
   // k + j * row_stride, v + j * row_stride bytes (the head's offset already applied). scratch [n_kv].
   std::array<void (*)(const float* x, void* dst, std::int64_t n), 2> kv_store{};
-  std::array<void (*)(const float* q, const void* k, const void* v, std::size_t row_stride,
-                      std::int64_t n_kv, std::int64_t head_dim, float scale, float* scratch, float* out),
+  std::array<void (*)(const float* q, const void* k, const void* v, std::size_t row_stride, std::int64_t n_kv,
+                      std::int64_t head_dim, float scale, float* scratch, float* out),
              2>
       attend{};
   // Attention of n_tok x n_rep queries that share one KV head of one sequence (prefill: consecutive

@@ -30,37 +30,37 @@ struct Context::State {
   explicit State(int threads) : pool(threads) {}
   const kernels::KernelTable* k = nullptr;
   ThreadPool pool;
-  std::int64_t n_ub = 0;      // tokens per pass
+  std::int64_t n_ub = 0;  // tokens per pass
   GgmlType kv_type = GgmlType::F32;
-  std::size_t kv_row = 0;     // bytes of one cache row: n_embd_kv elements of kv_type
-  std::size_t kv_seq = 0;     // bytes of one sequence's cache: n_layer * n_ctx * kv_row
+  std::size_t kv_row = 0;  // bytes of one cache row: n_embd_kv elements of kv_type
+  std::size_t kv_seq = 0;  // bytes of one sequence's cache: n_layer * n_ctx * kv_row
 
-  AlignedBuffer<std::uint8_t> k_cache;  // [n_seq][n_layer][n_ctx][n_embd_kv] of kv_type
-  AlignedBuffer<std::uint8_t> v_cache;  // [n_seq][n_layer][n_ctx][n_embd_kv] of kv_type
+  AlignedBuffer<std::uint8_t> k_cache;             // [n_seq][n_layer][n_ctx][n_embd_kv] of kv_type
+  AlignedBuffer<std::uint8_t> v_cache;             // [n_seq][n_layer][n_ctx][n_embd_kv] of kv_type
   std::vector<std::int32_t> seq_len;               // [n_seq] cached positions
   std::vector<std::vector<std::int32_t>> history;  // [n_seq][seq_len] tokens, for naive recompute
 
-  AlignedBuffer<float> x;        // [n_ub][n_embd]        residual stream
-  AlignedBuffer<float> xn;       // [n_ub][n_embd]        normed input of a block
-  AlignedBuffer<float> q;        // [n_ub][n_embd_q]
-  AlignedBuffer<float> kx;       // [n_ub][n_embd_kv]
-  AlignedBuffer<float> vx;       // [n_ub][n_embd_kv]
-  AlignedBuffer<float> qkv;      // [n_ub][n_embd_q + 2 n_embd_kv]  fused-QKV archs only
-  AlignedBuffer<float> att;      // [n_ub][n_embd_q]      attention output, before attn_output
-  AlignedBuffer<float> ff_a;     // [n_ub][n_ff]
-  AlignedBuffer<float> ff_b;     // [n_ub][n_ff]
-  AlignedBuffer<float> proj;     // [n_ub][n_embd]        block output before the residual add
-  AlignedBuffer<float> out_h;    // [n_ub][n_embd]        normed final hidden of output tokens
+  AlignedBuffer<float> x;           // [n_ub][n_embd]        residual stream
+  AlignedBuffer<float> xn;          // [n_ub][n_embd]        normed input of a block
+  AlignedBuffer<float> q;           // [n_ub][n_embd_q]
+  AlignedBuffer<float> kx;          // [n_ub][n_embd_kv]
+  AlignedBuffer<float> vx;          // [n_ub][n_embd_kv]
+  AlignedBuffer<float> qkv;         // [n_ub][n_embd_q + 2 n_embd_kv]  fused-QKV archs only
+  AlignedBuffer<float> att;         // [n_ub][n_embd_q]      attention output, before attn_output
+  AlignedBuffer<float> ff_a;        // [n_ub][n_ff]
+  AlignedBuffer<float> ff_b;        // [n_ub][n_ff]
+  AlignedBuffer<float> proj;        // [n_ub][n_embd]        block output before the residual add
+  AlignedBuffer<float> out_h;       // [n_ub][n_embd]        normed final hidden of output tokens
   AlignedBuffer<std::uint8_t> act;  // [n_ub][act row]    activations converted to a kernel's act_type
-  AlignedBuffer<float> rope_cs;  // [n_ub][n_rot]         (cos, sin) per rotated pair per token
-  AlignedBuffer<float> scores;   // [n_threads][att_scratch] attend_multi scratch of one work item
-  std::size_t att_scratch = 0;   // floats of scratch per thread: attend_multi_scratch(att_tok * group, head_dim, n_ctx)
-  std::int64_t att_tok = 0;      // tokens per attention work item (chunk of a run)
-  std::vector<std::int32_t> att_kv;                    // [n_ub] rows each token attends over: pos + 1
+  AlignedBuffer<float> rope_cs;     // [n_ub][n_rot]         (cos, sin) per rotated pair per token
+  AlignedBuffer<float> scores;      // [n_threads][att_scratch] attend_multi scratch of one work item
+  std::size_t att_scratch = 0;  // floats of scratch per thread: attend_multi_scratch(att_tok * group, head_dim, n_ctx)
+  std::int64_t att_tok = 0;     // tokens per attention work item (chunk of a run)
+  std::vector<std::int32_t> att_kv;                     // [n_ub] rows each token attends over: pos + 1
   std::vector<std::array<std::int64_t, 2>> att_chunks;  // [<= n_ub] (first token, n_tok) of each work chunk
 
-  std::vector<float> logits;     // [n_outputs][n_vocab]  grown to the largest request
-  std::vector<float> hidden;     // [n_outputs][n_embd]   when ContextOptions::embeddings
+  std::vector<float> logits;  // [n_outputs][n_vocab]  grown to the largest request
+  std::vector<float> hidden;  // [n_outputs][n_embd]   when ContextOptions::embeddings
 };
 
 namespace {
@@ -87,13 +87,14 @@ std::size_t act_row_capacity(const HParams& hp) {
 Context::Context(const Model& model, const ContextOptions& opts) : model_(model), opts_(opts) {
   const HParams& hp = model.hparams();
   if (opts_.n_ctx < 0 || opts_.n_seq <= 0 || opts_.n_batch <= 0)
-    throw InvalidArgument(fmt::format("context options: n_ctx {} n_seq {} n_batch {} (need n_ctx >= 0, n_seq > 0, "
-                                      "n_batch > 0)",
-                                      opts_.n_ctx, opts_.n_seq, opts_.n_batch));
+    throw InvalidArgument(
+        fmt::format("context options: n_ctx {} n_seq {} n_batch {} (need n_ctx >= 0, n_seq > 0, "
+                    "n_batch > 0)",
+                    opts_.n_ctx, opts_.n_seq, opts_.n_batch));
   if (opts_.n_ctx == 0) opts_.n_ctx = static_cast<std::int32_t>(std::min<std::int64_t>(hp.n_ctx_train, 4096));
   if (hp.arch == Arch::kGpt2 && opts_.n_ctx > hp.n_ctx_train)
-    throw InvalidArgument(fmt::format("n_ctx {} exceeds the {} learned positions of this gpt2 model", opts_.n_ctx,
-                                      hp.n_ctx_train));
+    throw InvalidArgument(
+        fmt::format("n_ctx {} exceeds the {} learned positions of this gpt2 model", opts_.n_ctx, hp.n_ctx_train));
   if (opts_.n_ctx > hp.n_ctx_train)
     log_warn("n_ctx {} is larger than the model's training context {}", opts_.n_ctx, hp.n_ctx_train);
 
@@ -132,10 +133,11 @@ Context::Context(const Model& model, const ContextOptions& opts) : model_(model)
   s.att_chunks.reserve(n_ub);
   s.logits.reserve(static_cast<std::size_t>(opts_.n_seq * hp.n_vocab));
 
-  log_info("context: n_ctx {} x {} sequence(s), KV cache {} = {:.2f} MiB (2*n_ctx*n_layer*n_head_kv*head_dim*bytes), "
-           "{} threads, kernels {}",
-           opts_.n_ctx, opts_.n_seq, s.kv_type == GgmlType::F16 ? "F16" : "F32",
-           static_cast<double>(kv_bytes()) / (1024.0 * 1024.0), s.pool.size(), s.k->isa_name);
+  log_info(
+      "context: n_ctx {} x {} sequence(s), KV cache {} = {:.2f} MiB (2*n_ctx*n_layer*n_head_kv*head_dim*bytes), "
+      "{} threads, kernels {}",
+      opts_.n_ctx, opts_.n_seq, s.kv_type == GgmlType::F16 ? "F16" : "F32",
+      static_cast<double>(kv_bytes()) / (1024.0 * 1024.0), s.pool.size(), s.k->isa_name);
 }
 
 Context::~Context() = default;
@@ -145,7 +147,8 @@ int Context::threads() const { return st_->pool.size(); }
 std::uint64_t Context::kv_bytes() const { return 2ull * st_->kv_seq * static_cast<std::uint64_t>(opts_.n_seq); }
 
 std::int32_t Context::seq_len(std::int32_t seq) const {
-  if (seq < 0 || seq >= opts_.n_seq) throw InvalidArgument(fmt::format("sequence {} out of range [0, {})", seq, opts_.n_seq));
+  if (seq < 0 || seq >= opts_.n_seq)
+    throw InvalidArgument(fmt::format("sequence {} out of range [0, {})", seq, opts_.n_seq));
   return st_->seq_len[static_cast<std::size_t>(seq)];
 }
 
@@ -153,7 +156,8 @@ void Context::clear(std::int32_t seq) { truncate(seq, 0); }
 
 void Context::truncate(std::int32_t seq, std::int32_t n) {
   const std::int32_t len = seq_len(seq);
-  if (n < 0 || n > len) throw InvalidArgument(fmt::format("truncate sequence {} to {}: it has {} positions", seq, n, len));
+  if (n < 0 || n > len)
+    throw InvalidArgument(fmt::format("truncate sequence {} to {}: it has {} positions", seq, n, len));
   st_->seq_len[static_cast<std::size_t>(seq)] = n;
   st_->history[static_cast<std::size_t>(seq)].resize(static_cast<std::size_t>(n));
 }
@@ -182,12 +186,13 @@ void Context::validate(std::span<const BatchToken> batch) const {
       throw InvalidArgument(fmt::format("batch token {}: token id {} out of range [0, {})", i, t.token, hp.n_vocab));
     const std::int32_t want = next[static_cast<std::size_t>(t.seq)];
     if (t.pos != want)
-      throw InvalidArgument(fmt::format("batch token {}: sequence {} continues at position {}, got {} (clear or "
-                                        "truncate the sequence to rewind)",
-                                        i, t.seq, want, t.pos));
+      throw InvalidArgument(
+          fmt::format("batch token {}: sequence {} continues at position {}, got {} (clear or "
+                      "truncate the sequence to rewind)",
+                      i, t.seq, want, t.pos));
     if (t.pos >= opts_.n_ctx)
-      throw ContextOverflow(fmt::format("sequence {}: position {} does not fit the context of {} tokens", t.seq, t.pos,
-                                        opts_.n_ctx));
+      throw ContextOverflow(
+          fmt::format("sequence {}: position {} does not fit the context of {} tokens", t.seq, t.pos, opts_.n_ctx));
     next[static_cast<std::size_t>(t.seq)] = want + 1;
   }
 }
@@ -307,8 +312,8 @@ void Context::run(std::span<const BatchToken> batch, std::span<const std::int32_
           const WeightTensor& W = *ps[i].W;
           const auto [r0, r1] = ThreadPool::chunk(W.n_out, ith, nth, kMatmulGrain);
           if (r0 < r1)
-            k.types[static_cast<std::size_t>(W.type)].matmul(n_in, W.data, W.row_bytes, xin[i], x_stride[i], n,
-                                                             ps[i].y, W.n_out, r0, r1);
+            k.types[static_cast<std::size_t>(W.type)].matmul(n_in, W.data, W.row_bytes, xin[i], x_stride[i], n, ps[i].y,
+                                                             W.n_out, r0, r1);
         }
       });
     }
@@ -407,13 +412,14 @@ void Context::run(std::span<const BatchToken> batch, std::span<const std::int32_
           const std::size_t head_off = static_cast<std::size_t>(kvh * hd) * kv_elem;
           const std::int64_t q_off = t0 * Eq + kvh * group * hd;
           k.attend_multi[kvi](s.q.data() + q_off, Eq, cache_row(s.k_cache, tok[t0].seq, il, 0) + head_off,
-                              cache_row(s.v_cache, tok[t0].seq, il, 0) + head_off, s.kv_row,
-                              s.att_kv.data() + t0, n_tok, group, hd, kq_scale, scratch, s.att.data() + q_off, Eq);
+                              cache_row(s.v_cache, tok[t0].seq, il, 0) + head_off, s.kv_row, s.att_kv.data() + t0,
+                              n_tok, group, hd, kq_scale, scratch, s.att.data() + q_off, Eq);
         }
       });
       project(L.wo, s.att.data(), n, s.proj.data());
       add_bias(L.bo, s.proj.data(), n);
-      for (std::int64_t it = 0; it < n; ++it) k.add(s.x.data() + it * E, s.proj.data() + it * E, s.x.data() + it * E, E);
+      for (std::int64_t it = 0; it < n; ++it)
+        k.add(s.x.data() + it * E, s.proj.data() + it * E, s.x.data() + it * E, E);
 
       // ---- feed-forward ----
       norm(L.ffn_norm, L.ffn_norm_b, s.x.data(), s.xn.data(), n);
@@ -428,7 +434,8 @@ void Context::run(std::span<const BatchToken> batch, std::span<const std::int32_
       }
       project(L.ffn_down, s.ff_a.data(), n, s.proj.data());
       add_bias(L.ffn_down_b, s.proj.data(), n);
-      for (std::int64_t it = 0; it < n; ++it) k.add(s.x.data() + it * E, s.proj.data() + it * E, s.x.data() + it * E, E);
+      for (std::int64_t it = 0; it < n; ++it)
+        k.add(s.x.data() + it * E, s.proj.data() + it * E, s.x.data() + it * E, E);
     }
 
     // The cache now holds these tokens.
@@ -457,11 +464,13 @@ void Context::run(std::span<const BatchToken> batch, std::span<const std::int32_
       if (slot[it] < 0) continue;
       if (first < 0) first = slot[it];
       if (opts_.embeddings)
-        std::memcpy(s.hidden.data() + static_cast<std::size_t>(slot[it]) * E, s.out_h.data() + j * E, E * sizeof(float));
+        std::memcpy(s.hidden.data() + static_cast<std::size_t>(slot[it]) * E, s.out_h.data() + j * E,
+                    E * sizeof(float));
       if (!contiguous) project(w.output, s.out_h.data() + j * E, 1, s.logits.data() + slot[it] * n_vocab);
       ++j;
     }
-    if (contiguous) project(w.output, s.out_h.data(), n_out, s.logits.data() + static_cast<std::size_t>(first) * n_vocab);
+    if (contiguous)
+      project(w.output, s.out_h.data(), n_out, s.logits.data() + static_cast<std::size_t>(first) * n_vocab);
   }
 }
 

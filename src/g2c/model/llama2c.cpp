@@ -22,8 +22,8 @@ class Cursor {
   const std::uint8_t* take(std::int64_t n_mats, std::int64_t n_out, std::int64_t n_in) {
     const std::uint64_t bytes = static_cast<std::uint64_t>(n_mats) * n_out * n_in * 4;
     if (off_ + bytes > size_)
-      throw FormatError(fmt::format("llama2.c checkpoint truncated: needs more than {} bytes, file has {}", off_ + bytes,
-                                    size_));
+      throw FormatError(
+          fmt::format("llama2.c checkpoint truncated: needs more than {} bytes, file has {}", off_ + bytes, size_));
     const std::uint8_t* p = base_ + off_;
     off_ += bytes;
     return p;
@@ -85,9 +85,10 @@ void load_llama2c(const MappedFile& map, const ModelOptions& opts, HParams& hp, 
   }
   if (dim <= 0 || hidden <= 0 || n_layers <= 0 || n_layers > 4096 || n_heads <= 0 || n_kv <= 0 || vocab <= 0 ||
       seq_len <= 0 || dim % n_heads != 0 || n_heads % n_kv != 0)
-    throw FormatError(fmt::format("llama2.c header not plausible: dim {} hidden {} layers {} heads {} kv_heads {} "
-                                  "vocab {} seq_len {}",
-                                  dim, hidden, n_layers, n_heads, n_kv, vocab, seq_len));
+    throw FormatError(
+        fmt::format("llama2.c header not plausible: dim {} hidden {} layers {} heads {} kv_heads {} "
+                    "vocab {} seq_len {}",
+                    dim, hidden, n_layers, n_heads, n_kv, vocab, seq_len));
   const std::int64_t head = dim / n_heads;
   const std::int64_t kv_dim = n_kv * head;
 

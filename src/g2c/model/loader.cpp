@@ -56,15 +56,16 @@ void read_common_hparams(const KeyReader& kr, HParams& hp) {
   hp.head_dim = hp.n_head > 0 ? hp.n_embd / hp.n_head : 0;
   hp.head_dim = kr.opt_int("attention.key_length").value_or(hp.head_dim);
   if (auto vl = kr.opt_int("attention.value_length"); vl && *vl != hp.head_dim)
-    throw UnsupportedError(fmt::format("{}.attention.value_length {} differs from key_length {}", kr.arch(), *vl,
-                                       hp.head_dim));
+    throw UnsupportedError(
+        fmt::format("{}.attention.value_length {} differs from key_length {}", kr.arch(), *vl, hp.head_dim));
   hp.n_rot = kr.opt_int("rope.dimension_count").value_or(hp.head_dim);
   hp.norm_rms_eps = kr.req_float("attention.layer_norm_rms_epsilon");
   hp.rope_freq_base = kr.opt_float("rope.freq_base").value_or(10000.0f);
   // llama.cpp: freq_scale = 1 / rope.scaling.factor (or the older rope.scale_linear) when set.
   const std::string scaling = kr.opt_str("rope.scaling.type").value_or("");
   if (scaling == "yarn" || scaling == "longrope")
-    throw UnsupportedError(fmt::format("{}.rope.scaling.type '{}' is not supported (none, linear)", kr.arch(), scaling));
+    throw UnsupportedError(
+        fmt::format("{}.rope.scaling.type '{}' is not supported (none, linear)", kr.arch(), scaling));
   float factor = kr.opt_float("rope.scaling.factor").value_or(0.0f);
   if (factor == 0.0f) factor = kr.opt_float("rope.scale_linear").value_or(0.0f);
   hp.rope_freq_scale = factor == 0.0f ? 1.0f : 1.0f / factor;
@@ -86,9 +87,10 @@ WeightTensor Binder::matrix(const std::string& name, std::int64_t n_in, std::int
     throw ShapeError(fmt::format("tensor {}: expected {}, got {}", name, shape_of(n_in, n_out), t->shape_string()));
   const auto& tk = kernels::kernels().types[static_cast<std::size_t>(t->type)];
   if (!tk.supported())
-    throw UnsupportedError(fmt::format("tensor {}: type {} is not supported (F32, F16, BF16, Q4_0, Q4_1, Q5_0, "
-                                       "Q5_1, Q8_0, Q2_K..Q6_K)",
-                                       name, type_name(t->type)));
+    throw UnsupportedError(
+        fmt::format("tensor {}: type {} is not supported (F32, F16, BF16, Q4_0, Q4_1, Q5_0, "
+                    "Q5_1, Q8_0, Q2_K..Q6_K)",
+                    name, type_name(t->type)));
   auto rb = row_bytes(t->type, static_cast<std::uint64_t>(n_in));
   if (!rb)
     throw ShapeError(fmt::format("tensor {}: row of {} elements is not a whole number of {} blocks ({})", name, n_in,
@@ -160,7 +162,6 @@ std::int32_t token_id_or_none(const gguf::File& f, const char* key, std::int64_t
 
 }  // namespace
 
-
 // G2C_HUGEPAGES=1: copy the weights once, with pread, into anonymous memory the kernel backs with
 // 2 MiB pages (THP via madvise), instead of using them in place from the file mapping. Decode streams
 // every weight once per token, and with 4 KiB pages that is a TLB miss every 4 KiB: measured on
@@ -171,9 +172,9 @@ template <class F>
 void for_each_weight(Weights& w, F&& fn) {
   for (WeightTensor* t : {&w.tok_embd, &w.pos_embd, &w.output_norm, &w.output_norm_b, &w.output, &w.rope_freqs}) fn(*t);
   for (auto& L : w.layers)
-    for (WeightTensor* t : {&L.attn_norm, &L.attn_norm_b, &L.wq, &L.wk, &L.wv, &L.bq, &L.bk, &L.bv, &L.wqkv, &L.bqkv,
-                            &L.wo, &L.bo, &L.ffn_norm, &L.ffn_norm_b, &L.ffn_gate, &L.ffn_up, &L.ffn_up_b, &L.ffn_down,
-                            &L.ffn_down_b})
+    for (WeightTensor* t :
+         {&L.attn_norm, &L.attn_norm_b, &L.wq, &L.wk, &L.wv, &L.bq, &L.bk, &L.bv, &L.wqkv, &L.bqkv, &L.wo, &L.bo,
+          &L.ffn_norm, &L.ffn_norm_b, &L.ffn_gate, &L.ffn_up, &L.ffn_up_b, &L.ffn_down, &L.ffn_down_b})
       fn(*t);
 }
 
@@ -204,17 +205,21 @@ void move_to_huge_pages_impl(Weights& w, std::shared_ptr<void>& keep, const std:
   ::madvise(aligned, size, MADV_HUGEPAGE);
   // File offset of `base`: any tensor's pointer and its GGUF record relate mapping and file.
   const gguf::TensorInfo& t0 = f.tensors().front();
-  const auto file_off = static_cast<std::int64_t>(f.data_offset() + t0.offset) +
-                        (static_cast<std::int64_t>(base) - static_cast<std::int64_t>(reinterpret_cast<std::uintptr_t>(t0.data)));
+  const auto file_off =
+      static_cast<std::int64_t>(f.data_offset() + t0.offset) +
+      (static_cast<std::int64_t>(base) - static_cast<std::int64_t>(reinterpret_cast<std::uintptr_t>(t0.data)));
   // pread straight into the huge pages: the file mapping's data pages are never touched, so only
   // one copy of the weights is ever resident in this process.
   bool ok = file_off >= 0;
   const int fd = ok ? ::open(path.c_str(), O_RDONLY | O_CLOEXEC) : -1;
   std::size_t done = 0;
   while (ok && fd >= 0 && done < span) {
-    const ssize_t n = ::pread(fd, aligned + done, std::min<std::size_t>(span - done, 64u << 20), file_off + static_cast<std::int64_t>(done));
-    if (n <= 0) ok = false;
-    else done += static_cast<std::size_t>(n);
+    const ssize_t n = ::pread(fd, aligned + done, std::min<std::size_t>(span - done, 64u << 20),
+                              file_off + static_cast<std::int64_t>(done));
+    if (n <= 0)
+      ok = false;
+    else
+      done += static_cast<std::size_t>(n);
   }
   if (fd >= 0) ::close(fd);
   if (!ok || fd < 0) {
@@ -265,7 +270,8 @@ class ModelLoader {
     }
     load_fn(kr, hp);
     validate_hparams(hp);
-    if (auto tok = f.find("tokenizer.ggml.tokens"); tok && tok->is_array() && static_cast<std::int64_t>(tok->size()) != hp.n_vocab)
+    if (auto tok = f.find("tokenizer.ggml.tokens");
+        tok && tok->is_array() && static_cast<std::int64_t>(tok->size()) != hp.n_vocab)
       log_warn("{}: tokenizer has {} tokens, token_embd has {} rows", path, tok->size(), hp.n_vocab);
     hp.bos_id = token_id_or_none(f, "tokenizer.ggml.bos_token_id", hp.n_vocab);
     hp.eos_id = token_id_or_none(f, "tokenizer.ggml.eos_token_id", hp.n_vocab);
@@ -309,9 +315,9 @@ std::uint64_t Model::weight_bytes() const {
   std::uint64_t n = w.tok_embd.bytes() + w.pos_embd.bytes() + w.output_norm.bytes() + w.output_norm_b.bytes() +
                     w.rope_freqs.bytes() + (w.tied_output ? 0 : w.output.bytes());
   for (const LayerWeights& l : w.layers) {
-    for (const WeightTensor* t : {&l.attn_norm, &l.attn_norm_b, &l.wq, &l.wk, &l.wv, &l.bq, &l.bk, &l.bv, &l.wqkv,
-                                  &l.bqkv, &l.wo, &l.bo, &l.ffn_norm, &l.ffn_norm_b, &l.ffn_gate, &l.ffn_up,
-                                  &l.ffn_up_b, &l.ffn_down, &l.ffn_down_b})
+    for (const WeightTensor* t :
+         {&l.attn_norm, &l.attn_norm_b, &l.wq, &l.wk, &l.wv, &l.bq, &l.bk, &l.bv, &l.wqkv, &l.bqkv, &l.wo, &l.bo,
+          &l.ffn_norm, &l.ffn_norm_b, &l.ffn_gate, &l.ffn_up, &l.ffn_up_b, &l.ffn_down, &l.ffn_down_b})
       n += t->bytes();
   }
   return n;

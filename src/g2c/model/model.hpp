@@ -53,25 +53,25 @@ const char* arch_name(Arch a);
 // Hyperparameters in GGUF's vocabulary (llama.cpp src/llama-hparams.h).
 struct HParams {
   Arch arch = Arch::kLlama;
-  std::string arch_name;         // general.architecture ("llama", or "llama" for a llama2.c .bin)
-  std::string name;              // general.name when present
+  std::string arch_name;  // general.architecture ("llama", or "llama" for a llama2.c .bin)
+  std::string name;       // general.name when present
   std::int64_t n_vocab = 0;
   std::int64_t n_embd = 0;
   std::int64_t n_layer = 0;
   std::int64_t n_head = 0;
   std::int64_t n_head_kv = 0;
-  std::int64_t head_dim = 0;     // attention.key_length, else n_embd / n_head
+  std::int64_t head_dim = 0;  // attention.key_length, else n_embd / n_head
   std::int64_t n_ff = 0;
   std::int64_t n_ctx_train = 0;
-  std::int64_t n_rot = 0;        // rope.dimension_count, else head_dim
-  float norm_rms_eps = 1e-5f;    // RMSNorm archs
-  float norm_eps = 1e-5f;        // LayerNorm archs
+  std::int64_t n_rot = 0;      // rope.dimension_count, else head_dim
+  float norm_rms_eps = 1e-5f;  // RMSNorm archs
+  float norm_eps = 1e-5f;      // LayerNorm archs
   float rope_freq_base = 10000.0f;
   float rope_freq_scale = 1.0f;  // 1 / rope.scaling.factor for linear scaling
   RopeType rope_type = RopeType::kNorm;
   NormType norm_type = NormType::kRms;
   FfnType ffn_type = FfnType::kSwiglu;
-  std::int32_t bos_id = -1;      // -1: none
+  std::int32_t bos_id = -1;  // -1: none
   std::int32_t eos_id = -1;
 
   std::int64_t n_embd_q() const { return n_head * head_dim; }
@@ -110,7 +110,7 @@ class Model {
   HParams hp_;
   std::string path_;
   std::unique_ptr<gguf::File> gguf_;
-  std::shared_ptr<void> bin_map_;  // keeps a llama2.c checkpoint's mapping alive
+  std::shared_ptr<void> bin_map_;       // keeps a llama2.c checkpoint's mapping alive
   std::shared_ptr<void> weights_copy_;  // the weights in huge-page memory (G2C_HUGEPAGES), when used
   std::unique_ptr<Weights> w_;
 };
@@ -121,8 +121,8 @@ struct ContextOptions {
   std::int32_t n_batch = 512;  // tokens per internal pass; larger batches are split
   std::int32_t threads = 0;    // 0: physical cores
   KvType kv_type = KvType::kF32;
-  bool naive = false;          // recompute every sequence from scratch on each call
-  bool embeddings = false;     // also keep the final hidden state (after the output norm) of outputs
+  bool naive = false;       // recompute every sequence from scratch on each call
+  bool embeddings = false;  // also keep the final hidden state (after the output norm) of outputs
 };
 
 struct BatchToken {
@@ -143,15 +143,17 @@ class Context {
   // vector) path, anything larger the prefill (matrix x matrix) path. Throws InvalidArgument for a
   // bad token id / seq id / position and ContextOverflow for pos >= n_ctx, before computing anything.
   void decode(std::span<const BatchToken> batch);
-  void decode(std::initializer_list<BatchToken> batch) { decode(std::span<const BatchToken>(batch.begin(), batch.size())); }
+  void decode(std::initializer_list<BatchToken> batch) {
+    decode(std::span<const BatchToken>(batch.begin(), batch.size()));
+  }
 
   // Outputs of the last decode() in batch order of the tokens that asked for logits.
   std::int32_t n_outputs() const { return n_outputs_; }
   std::span<const float> logits(std::int32_t i) const;  // [n_vocab]
   std::span<const float> hidden(std::int32_t i) const;  // [n_embd]; needs ContextOptions::embeddings
 
-  void clear(std::int32_t seq);                      // sequence becomes empty
-  void truncate(std::int32_t seq, std::int32_t n);   // keep positions 0..n-1
+  void clear(std::int32_t seq);                     // sequence becomes empty
+  void truncate(std::int32_t seq, std::int32_t n);  // keep positions 0..n-1
   std::int32_t seq_len(std::int32_t seq) const;
   std::int32_t n_ctx() const { return opts_.n_ctx; }
   std::int32_t n_seq() const { return opts_.n_seq; }

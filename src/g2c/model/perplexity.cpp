@@ -10,15 +10,15 @@
 namespace g2c::model {
 
 PerplexityResult perplexity(Context& ctx, std::span<const std::int32_t> tokens, std::int32_t n_ctx, std::int32_t bos,
-                            std::int32_t max_chunks,
-                            const std::function<void(std::int32_t, double)>& on_chunk) {
+                            std::int32_t max_chunks, const std::function<void(std::int32_t, double)>& on_chunk) {
   if (n_ctx < 4) throw InvalidArgument(fmt::format("perplexity context {}: need at least 4", n_ctx));
   if (n_ctx > ctx.n_ctx())
     throw InvalidArgument(fmt::format("perplexity context {} exceeds the Context's {}", n_ctx, ctx.n_ctx()));
   if (tokens.size() < 2 * static_cast<std::size_t>(n_ctx))
-    throw InvalidArgument(fmt::format("you need at least {} tokens to evaluate perplexity with a context of {}; "
-                                      "the text has {}",
-                                      2 * n_ctx, n_ctx, tokens.size()));
+    throw InvalidArgument(
+        fmt::format("you need at least {} tokens to evaluate perplexity with a context of {}; "
+                    "the text has {}",
+                    2 * n_ctx, n_ctx, tokens.size()));
   const auto n_chunk_max = static_cast<std::int32_t>(tokens.size() / static_cast<std::size_t>(n_ctx));
   const std::int32_t n_chunk = max_chunks < 0 ? n_chunk_max : std::min(max_chunks, n_chunk_max);
   const std::int32_t first = n_ctx / 2;

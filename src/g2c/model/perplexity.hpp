@@ -15,10 +15,10 @@ namespace g2c::model {
 
 struct PerplexityResult {
   double ppl = 0.0;
-  double ppl_err = 0.0;             // the "+/-" of llama.cpp's "Final estimate" (0 when undefined)
+  double ppl_err = 0.0;  // the "+/-" of llama.cpp's "Final estimate" (0 when undefined)
   std::int32_t n_chunks = 0;
   std::int64_t n_scored = 0;
-  std::vector<double> running;      // [n_chunks] the running PPL printed after each chunk
+  std::vector<double> running;  // [n_chunks] the running PPL printed after each chunk
 };
 
 // `ctx` must have n_ctx() >= n_ctx and n_batch ideally n_ctx; sequence 0 is used and cleared.

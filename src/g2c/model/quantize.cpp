@@ -27,22 +27,14 @@ struct FileTypeEntry {
 
 // Recipe table: llama_ftype number, llama-quantize's name, the base ggml type it encodes with.
 constexpr FileTypeEntry kFileTypes[] = {
-    {FileType::ALL_F32, "F32", GgmlType::F32},
-    {FileType::MOSTLY_F16, "F16", GgmlType::F16},
-    {FileType::MOSTLY_BF16, "BF16", GgmlType::BF16},
-    {FileType::MOSTLY_Q8_0, "Q8_0", GgmlType::Q8_0},
-    {FileType::MOSTLY_Q4_0, "Q4_0", GgmlType::Q4_0},
-    {FileType::MOSTLY_Q4_1, "Q4_1", GgmlType::Q4_1},
-    {FileType::MOSTLY_Q5_0, "Q5_0", GgmlType::Q5_0},
-    {FileType::MOSTLY_Q5_1, "Q5_1", GgmlType::Q5_1},
-    {FileType::MOSTLY_Q2_K, "Q2_K", GgmlType::Q2_K},
-    {FileType::MOSTLY_Q3_K_S, "Q3_K_S", GgmlType::Q3_K},
-    {FileType::MOSTLY_Q3_K_M, "Q3_K_M", GgmlType::Q3_K},
-    {FileType::MOSTLY_Q3_K_L, "Q3_K_L", GgmlType::Q3_K},
-    {FileType::MOSTLY_Q4_K_S, "Q4_K_S", GgmlType::Q4_K},
-    {FileType::MOSTLY_Q4_K_M, "Q4_K_M", GgmlType::Q4_K},
-    {FileType::MOSTLY_Q5_K_S, "Q5_K_S", GgmlType::Q5_K},
-    {FileType::MOSTLY_Q5_K_M, "Q5_K_M", GgmlType::Q5_K},
+    {FileType::ALL_F32, "F32", GgmlType::F32},           {FileType::MOSTLY_F16, "F16", GgmlType::F16},
+    {FileType::MOSTLY_BF16, "BF16", GgmlType::BF16},     {FileType::MOSTLY_Q8_0, "Q8_0", GgmlType::Q8_0},
+    {FileType::MOSTLY_Q4_0, "Q4_0", GgmlType::Q4_0},     {FileType::MOSTLY_Q4_1, "Q4_1", GgmlType::Q4_1},
+    {FileType::MOSTLY_Q5_0, "Q5_0", GgmlType::Q5_0},     {FileType::MOSTLY_Q5_1, "Q5_1", GgmlType::Q5_1},
+    {FileType::MOSTLY_Q2_K, "Q2_K", GgmlType::Q2_K},     {FileType::MOSTLY_Q3_K_S, "Q3_K_S", GgmlType::Q3_K},
+    {FileType::MOSTLY_Q3_K_M, "Q3_K_M", GgmlType::Q3_K}, {FileType::MOSTLY_Q3_K_L, "Q3_K_L", GgmlType::Q3_K},
+    {FileType::MOSTLY_Q4_K_S, "Q4_K_S", GgmlType::Q4_K}, {FileType::MOSTLY_Q4_K_M, "Q4_K_M", GgmlType::Q4_K},
+    {FileType::MOSTLY_Q5_K_S, "Q5_K_S", GgmlType::Q5_K}, {FileType::MOSTLY_Q5_K_M, "Q5_K_M", GgmlType::Q5_K},
     {FileType::MOSTLY_Q6_K, "Q6_K", GgmlType::Q6_K},
 };
 
@@ -83,7 +75,8 @@ int effective_dims(const TensorDesc& t) {
 
 std::string shape_str(const TensorDesc& t) {
   std::string s = "[";
-  for (std::uint32_t i = 0; i < std::max<std::uint32_t>(t.n_dims, 1); ++i) s += (i ? ", " : "") + std::to_string(t.ne[i]);
+  for (std::uint32_t i = 0; i < std::max<std::uint32_t>(t.n_dims, 1); ++i)
+    s += (i ? ", " : "") + std::to_string(t.ne[i]);
   return s + "]";
 }
 
@@ -131,12 +124,16 @@ bool is_quantizable(const TensorDesc& t) {
   if (n.size() < 6 || n.compare(n.size() - 6, 6, "weight") != 0) return false;
   if (effective_dims(t) < 2) return false;
   static const char* const kNever[] = {
-      "_norm.weight",          // norms stay F32
-      "ffn_gate_inp.weight",   // MoE router
-      "ssm_conv1d.weight",     // Mamba
-      "time_mix_first.weight", "time_mix_w1.weight", "time_mix_w2.weight", "time_mix_decay_w1.weight",
-      "time_mix_decay_w2.weight", "time_mix_lerp_fused.weight",  // RWKV
-      "attn_rel_b.weight",     // T5 relative position bias
+      "_norm.weight",         // norms stay F32
+      "ffn_gate_inp.weight",  // MoE router
+      "ssm_conv1d.weight",    // Mamba
+      "time_mix_first.weight",
+      "time_mix_w1.weight",
+      "time_mix_w2.weight",
+      "time_mix_decay_w1.weight",
+      "time_mix_decay_w2.weight",
+      "time_mix_lerp_fused.weight",  // RWKV
+      "attn_rel_b.weight",           // T5 relative position bias
   };
   for (const char* s : kNever)
     if (contains(n, s)) return false;
@@ -185,8 +182,8 @@ std::vector<std::size_t> llama_tensor_order(std::span<const TensorDesc> tensors)
 // Fallback: when the chosen type is a K-quant and ne[0] is not a multiple of 256, llama.cpp swaps
 // Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0 (Q2_K/Q3_K -> IQ4_NL, which g2c cannot encode: refused),
 // and F16 if even 32 does not divide ne[0].
-std::vector<TensorChoice> choose_tensor_types(std::span<const TensorDesc> tensors, const MixInfo& info,
-                                              FileType ft, bool pure) {
+std::vector<TensorChoice> choose_tensor_types(std::span<const TensorDesc> tensors, const MixInfo& info, FileType ft,
+                                              bool pure) {
   const GgmlType base = file_type_base(ft);
   const bool mix = !pure && !is_float_type(base);
   const bool falcon = info.arch == "falcon";
@@ -197,7 +194,8 @@ std::vector<TensorChoice> choose_tensor_types(std::span<const TensorDesc> tensor
   bool has_output = false;
   int max_layer = -1;
   for (const auto& t : tensors) {
-    if (contains(t.name, "attn_v.weight") || contains(t.name, "attn_qkv.weight") || contains(t.name, "attn_kv_b.weight"))
+    if (contains(t.name, "attn_v.weight") || contains(t.name, "attn_qkv.weight") ||
+        contains(t.name, "attn_kv_b.weight"))
       ++n_v;
     else if (t.name == "output.weight")
       has_output = true;
@@ -224,11 +222,16 @@ std::vector<TensorChoice> choose_tensor_types(std::span<const TensorDesc> tensor
     }
     if (name == "token_embd.weight") return type;
     if (contains(name, "attn_v.weight")) {
-      if (ft == FT::MOSTLY_Q2_K) type = gqa >= 4 ? GgmlType::Q4_K : GgmlType::Q3_K;
-      else if (ft == FT::MOSTLY_Q3_K_M) type = i_v < 2 ? GgmlType::Q5_K : GgmlType::Q4_K;
-      else if (ft == FT::MOSTLY_Q3_K_L) type = GgmlType::Q5_K;
-      else if ((ft == FT::MOSTLY_Q4_K_M || ft == FT::MOSTLY_Q5_K_M) && more_bits(i_v, n_v)) type = GgmlType::Q6_K;
-      else if (ft == FT::MOSTLY_Q4_K_S && i_v < 4) type = GgmlType::Q5_K;
+      if (ft == FT::MOSTLY_Q2_K)
+        type = gqa >= 4 ? GgmlType::Q4_K : GgmlType::Q3_K;
+      else if (ft == FT::MOSTLY_Q3_K_M)
+        type = i_v < 2 ? GgmlType::Q5_K : GgmlType::Q4_K;
+      else if (ft == FT::MOSTLY_Q3_K_L)
+        type = GgmlType::Q5_K;
+      else if ((ft == FT::MOSTLY_Q4_K_M || ft == FT::MOSTLY_Q5_K_M) && more_bits(i_v, n_v))
+        type = GgmlType::Q6_K;
+      else if (ft == FT::MOSTLY_Q4_K_S && i_v < 4)
+        type = GgmlType::Q5_K;
       if (is_70b && (type == GgmlType::Q3_K || type == GgmlType::Q4_K)) type = GgmlType::Q5_K;
       if (info.n_expert == 8) type = GgmlType::Q8_0;
       ++i_v;
@@ -238,15 +241,21 @@ std::vector<TensorChoice> choose_tensor_types(std::span<const TensorDesc> tensor
     if (contains(name, "attn_q.weight")) return type;
     if (contains(name, "ffn_down")) {
       const int il = layer_index(i_down, name), n = n_layer;
-      if (ft == FT::MOSTLY_Q2_K) type = GgmlType::Q3_K;
+      if (ft == FT::MOSTLY_Q2_K)
+        type = GgmlType::Q3_K;
       else if (ft == FT::MOSTLY_Q3_K_M)
         type = il < n / 16 ? GgmlType::Q5_K : (!falcon || more_bits(il, n)) ? GgmlType::Q4_K : GgmlType::Q3_K;
-      else if (ft == FT::MOSTLY_Q3_K_L) type = falcon ? GgmlType::Q4_K : GgmlType::Q5_K;
+      else if (ft == FT::MOSTLY_Q3_K_L)
+        type = falcon ? GgmlType::Q4_K : GgmlType::Q5_K;
       else if (ft == FT::MOSTLY_Q4_K_M) {
-        if (falcon) type = il < n / 16 ? GgmlType::Q6_K : more_bits(il, n) ? GgmlType::Q5_K : GgmlType::Q4_K;
-        else if (more_bits(il, n)) type = GgmlType::Q6_K;
-      } else if (ft == FT::MOSTLY_Q5_K_M && more_bits(il, n)) type = GgmlType::Q6_K;
-      else if (ft == FT::MOSTLY_Q4_K_S && !falcon && il < n / 8) type = GgmlType::Q5_K;
+        if (falcon)
+          type = il < n / 16 ? GgmlType::Q6_K : more_bits(il, n) ? GgmlType::Q5_K : GgmlType::Q4_K;
+        else if (more_bits(il, n))
+          type = GgmlType::Q6_K;
+      } else if (ft == FT::MOSTLY_Q5_K_M && more_bits(il, n))
+        type = GgmlType::Q6_K;
+      else if (ft == FT::MOSTLY_Q4_K_S && !falcon && il < n / 8)
+        type = GgmlType::Q5_K;
       ++i_down;
       return type;
     }
@@ -256,18 +265,24 @@ std::vector<TensorChoice> choose_tensor_types(std::span<const TensorDesc> tensor
           if (ft == FT::MOSTLY_Q2_K || ft == FT::MOSTLY_Q3_K_S || ft == FT::MOSTLY_Q3_K_M || ft == FT::MOSTLY_Q4_K_S ||
               ft == FT::MOSTLY_Q4_K_M)
             type = GgmlType::Q5_K;
-        } else if (ft == FT::MOSTLY_Q2_K) type = GgmlType::Q3_K;
-        else if (ft == FT::MOSTLY_Q3_K_M) type = GgmlType::Q4_K;
-        else if (ft == FT::MOSTLY_Q3_K_L) type = GgmlType::Q5_K;
+        } else if (ft == FT::MOSTLY_Q2_K)
+          type = GgmlType::Q3_K;
+        else if (ft == FT::MOSTLY_Q3_K_M)
+          type = GgmlType::Q4_K;
+        else if (ft == FT::MOSTLY_Q3_K_L)
+          type = GgmlType::Q5_K;
       } else if (ft == FT::MOSTLY_Q3_K_L) {
         type = GgmlType::Q4_K;
       }
       return type;
     }
     if (contains(name, "attn_qkv.weight")) {
-      if (ft == FT::MOSTLY_Q3_K_M || ft == FT::MOSTLY_Q3_K_L) type = GgmlType::Q4_K;
-      else if (ft == FT::MOSTLY_Q4_K_M) type = GgmlType::Q5_K;
-      else if (ft == FT::MOSTLY_Q5_K_M) type = GgmlType::Q6_K;
+      if (ft == FT::MOSTLY_Q3_K_M || ft == FT::MOSTLY_Q3_K_L)
+        type = GgmlType::Q4_K;
+      else if (ft == FT::MOSTLY_Q4_K_M)
+        type = GgmlType::Q5_K;
+      else if (ft == FT::MOSTLY_Q5_K_M)
+        type = GgmlType::Q6_K;
       return type;
     }
     // ffn_gate / ffn_up: only IQ3_XS changes them. llama.cpp still checks the layer of MoE tensors.
@@ -403,7 +418,8 @@ QuantizeReport quantize_model(const std::string& in_path, const std::string& out
           [&](std::int64_t r, float* f) {
             quant::dequantize_row(src.type, src.data + static_cast<std::uint64_t>(r) * src_rb, f, src.ne[0]);
           },
-          dst, pool, [&](std::int64_t rows) {
+          dst, pool,
+          [&](std::int64_t rows) {
             if (opts.progress) opts.progress(done + static_cast<std::uint64_t>(rows) * src_rb, rep.bytes_in, out.name);
           });
     }

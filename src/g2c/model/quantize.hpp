@@ -54,7 +54,7 @@ GgmlType file_type_base(FileType t);
 
 // What the mixture rules need to know about the model (llama.cpp reads the same from hparams).
 struct MixInfo {
-  std::string arch;         // general.architecture
+  std::string arch;  // general.architecture
   std::int64_t n_layer = 0;
   std::int64_t n_head = 0;
   std::int64_t n_head_kv = 0;
@@ -88,8 +88,8 @@ struct TensorChoice {
 // tensor gets the base type (llama-quantize --pure). Throws UnsupportedError when a rule would need a
 // type g2c cannot encode (IQ4_NL, the fallback of Q2_K/Q3_K on rows not a multiple of 256), and
 // InvalidArgument when a row length does not fit the chosen type at all.
-std::vector<TensorChoice> choose_tensor_types(std::span<const TensorDesc> tensors, const MixInfo& info,
-                                              FileType ft, bool pure);
+std::vector<TensorChoice> choose_tensor_types(std::span<const TensorDesc> tensors, const MixInfo& info, FileType ft,
+                                              bool pure);
 
 struct QuantizeOptions {
   FileType ftype = FileType::MOSTLY_Q8_0;

@@ -106,8 +106,9 @@ std::vector<SynthShape> synth_shapes(bool hidden) {
     s.bpe_pre = "qwen2";
     s.specials = {{151643, "<|endoftext|>"}, {151644, "<|im_start|>"}, {151645, "<|im_end|>"}};
     s.bos_id = 151643, s.eos_id = 151645;
-    s.note = "Qwen2.5-0.5B: 896d, 24 layers, 14 heads / 2 kv, n_ff 4864, QKV bias, tied; SYNTHETIC 151936-token "
-             "BPE vocabulary (the real one is not available)";
+    s.note =
+        "Qwen2.5-0.5B: 896d, 24 layers, 14 heads / 2 kv, n_ff 4864, QKV bias, tied; SYNTHETIC 151936-token "
+        "BPE vocabulary (the real one is not available)";
     v.push_back(s);
   }
   {
@@ -122,8 +123,9 @@ std::vector<SynthShape> synth_shapes(bool hidden) {
     s.bpe_pre = "smollm";
     s.specials = {{0, "<|endoftext|>"}, {1, "<|im_start|>"}, {2, "<|im_end|>"}};
     s.bos_id = 1, s.eos_id = 2;
-    s.note = "SmolLM2-135M: 576d, 30 layers, 9 heads / 3 kv, n_ff 1536, tied; SYNTHETIC 49152-token BPE vocabulary "
-             "(the real one is not available)";
+    s.note =
+        "SmolLM2-135M: 576d, 30 layers, 9 heads / 3 kv, n_ff 1536, tied; SYNTHETIC 49152-token BPE vocabulary "
+        "(the real one is not available)";
     v.push_back(s);
   }
   if (hidden) {
@@ -266,11 +268,10 @@ SynthReport synth_model(const SynthOptions& o, const std::string& out_path) {
     if (o.vocab_path.empty()) throw InvalidArgument(fmt::format("shape {} needs a vocabulary GGUF (--vocab)", s.like));
     auto vf = gguf::File::open(o.vocab_path);
     const gguf::Value* toks = vf->find("tokenizer.ggml.tokens");
-    if (!toks || !toks->is_array())
-      throw FormatError(fmt::format("{}: no tokenizer.ggml.tokens array", o.vocab_path));
+    if (!toks || !toks->is_array()) throw FormatError(fmt::format("{}: no tokenizer.ggml.tokens array", o.vocab_path));
     if (static_cast<std::int64_t>(toks->size()) != s.n_vocab)
-      throw InvalidArgument(fmt::format("{}: {} tokens, shape {} needs {}", o.vocab_path, toks->size(), s.like,
-                                        s.n_vocab));
+      throw InvalidArgument(
+          fmt::format("{}: {} tokens, shape {} needs {}", o.vocab_path, toks->size(), s.like, s.n_vocab));
     for (const auto& kv : vf->kvs())
       if (kv.key.rfind("tokenizer.", 0) == 0) w.set(kv.key, kv.value);
   } else {

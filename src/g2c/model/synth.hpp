@@ -27,8 +27,8 @@ enum class SynthVocab {
 };
 
 struct SynthShape {
-  std::string like;     // "tinyllama-1.1b"
-  std::string arch;     // general.architecture: "llama" or "qwen2"
+  std::string like;  // "tinyllama-1.1b"
+  std::string arch;  // general.architecture: "llama" or "qwen2"
   std::int64_t n_embd = 0;
   std::int64_t n_layer = 0;
   std::int64_t n_head = 0;
@@ -41,7 +41,7 @@ struct SynthShape {
   bool tied_output = false;  // no output.weight: the output projection is token_embd
   bool qkv_bias = false;     // qwen2: attn_q/k/v.bias
   SynthVocab vocab = SynthVocab::kCopied;
-  std::string bpe_pre = "default";     // tokenizer.ggml.pre of a synthetic BPE vocabulary
+  std::string bpe_pre = "default";  // tokenizer.ggml.pre of a synthetic BPE vocabulary
   // Synthetic vocabulary: special tokens (id, text), control type; the rest are byte / merged tokens.
   std::vector<std::pair<std::int32_t, std::string>> specials;
   std::int32_t bos_id = -1;

@@ -50,7 +50,7 @@ struct Weights {
   WeightTensor output;                      // [n_vocab][n_embd]; == tok_embd when tied
   WeightTensor rope_freqs;                  // [n_rot / 2]  (Llama 3 rope scaling; angle divided by it)
   bool tied_output = false;
-  std::vector<LayerWeights> layers;         // [n_layer]
+  std::vector<LayerWeights> layers;  // [n_layer]
 };
 
 }  // namespace g2c::model

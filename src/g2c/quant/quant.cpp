@@ -283,9 +283,7 @@ void check_block_multiple(GgmlType type, std::int64_t n) {
 void dequantize_row(GgmlType type, const void* src, float* dst, std::int64_t n) {
   using namespace ref;
   switch (type) {
-    case GgmlType::F32:
-      std::memcpy(dst, src, static_cast<std::size_t>(n) * sizeof(float));
-      return;
+    case GgmlType::F32: std::memcpy(dst, src, static_cast<std::size_t>(n) * sizeof(float)); return;
     case GgmlType::F16: {
       const auto* h = static_cast<const std::uint16_t*>(src);
       for (std::int64_t i = 0; i < n; ++i) dst[i] = fp16_to_fp32(h[i]);
@@ -296,8 +294,7 @@ void dequantize_row(GgmlType type, const void* src, float* dst, std::int64_t n) 
       for (std::int64_t i = 0; i < n; ++i) dst[i] = bf16_to_fp32(h[i]);
       return;
     }
-    default:
-      break;
+    default: break;
   }
   switch (type) {
     case GgmlType::Q4_0:
@@ -336,8 +333,7 @@ void dequantize_row(GgmlType type, const void* src, float* dst, std::int64_t n) 
     case GgmlType::Q8_K:
       check_block_multiple(type, n);
       return dequantize_row_q8_k(static_cast<const BlockQ8_K*>(src), dst, n);
-    default:
-      throw_unsupported(type, "");
+    default: throw_unsupported(type, "");
   }
 }
 
@@ -357,19 +353,15 @@ bool can_quantize(GgmlType type) {
     case GgmlType::Q3_K:
     case GgmlType::Q4_K:
     case GgmlType::Q5_K:
-    case GgmlType::Q6_K:
-      return true;
-    default:
-      return false;
+    case GgmlType::Q6_K: return true;
+    default: return false;
   }
 }
 
 void quantize_row(GgmlType type, const float* src, void* dst, std::int64_t n) {
   using namespace ref;
   switch (type) {
-    case GgmlType::F32:
-      std::memcpy(dst, src, static_cast<std::size_t>(n) * sizeof(float));
-      return;
+    case GgmlType::F32: std::memcpy(dst, src, static_cast<std::size_t>(n) * sizeof(float)); return;
     case GgmlType::F16: {
       auto* h = static_cast<std::uint16_t*>(dst);
       for (std::int64_t i = 0; i < n; ++i) h[i] = fp32_to_fp16(src[i]);
@@ -380,48 +372,22 @@ void quantize_row(GgmlType type, const float* src, void* dst, std::int64_t n) {
       for (std::int64_t i = 0; i < n; ++i) h[i] = fp32_to_bf16(src[i]);
       return;
     }
-    default:
-      break;
+    default: break;
   }
   switch (type) {
-    case GgmlType::Q4_0:
-      check_block_multiple(type, n);
-      return quantize_row_q4_0(src, static_cast<BlockQ4_0*>(dst), n);
-    case GgmlType::Q4_1:
-      check_block_multiple(type, n);
-      return quantize_row_q4_1(src, static_cast<BlockQ4_1*>(dst), n);
-    case GgmlType::Q5_0:
-      check_block_multiple(type, n);
-      return quantize_row_q5_0(src, static_cast<BlockQ5_0*>(dst), n);
-    case GgmlType::Q5_1:
-      check_block_multiple(type, n);
-      return quantize_row_q5_1(src, static_cast<BlockQ5_1*>(dst), n);
-    case GgmlType::Q8_0:
-      check_block_multiple(type, n);
-      return quantize_row_q8_0(src, static_cast<BlockQ8_0*>(dst), n);
-    case GgmlType::Q8_1:
-      check_block_multiple(type, n);
-      return quantize_row_q8_1(src, static_cast<BlockQ8_1*>(dst), n);
-    case GgmlType::Q8_K:
-      check_block_multiple(type, n);
-      return quantize_row_q8_k(src, static_cast<BlockQ8_K*>(dst), n);
-    case GgmlType::Q2_K:
-      check_block_multiple(type, n);
-      return quantize_row_q2_k(src, static_cast<BlockQ2_K*>(dst), n);
-    case GgmlType::Q3_K:
-      check_block_multiple(type, n);
-      return quantize_row_q3_k(src, static_cast<BlockQ3_K*>(dst), n);
-    case GgmlType::Q4_K:
-      check_block_multiple(type, n);
-      return quantize_row_q4_k(src, static_cast<BlockQ4_K*>(dst), n);
-    case GgmlType::Q5_K:
-      check_block_multiple(type, n);
-      return quantize_row_q5_k(src, static_cast<BlockQ5_K*>(dst), n);
-    case GgmlType::Q6_K:
-      check_block_multiple(type, n);
-      return quantize_row_q6_k(src, static_cast<BlockQ6_K*>(dst), n);
-    default:
-      throw_unsupported(type, " for quantization");
+    case GgmlType::Q4_0: check_block_multiple(type, n); return quantize_row_q4_0(src, static_cast<BlockQ4_0*>(dst), n);
+    case GgmlType::Q4_1: check_block_multiple(type, n); return quantize_row_q4_1(src, static_cast<BlockQ4_1*>(dst), n);
+    case GgmlType::Q5_0: check_block_multiple(type, n); return quantize_row_q5_0(src, static_cast<BlockQ5_0*>(dst), n);
+    case GgmlType::Q5_1: check_block_multiple(type, n); return quantize_row_q5_1(src, static_cast<BlockQ5_1*>(dst), n);
+    case GgmlType::Q8_0: check_block_multiple(type, n); return quantize_row_q8_0(src, static_cast<BlockQ8_0*>(dst), n);
+    case GgmlType::Q8_1: check_block_multiple(type, n); return quantize_row_q8_1(src, static_cast<BlockQ8_1*>(dst), n);
+    case GgmlType::Q8_K: check_block_multiple(type, n); return quantize_row_q8_k(src, static_cast<BlockQ8_K*>(dst), n);
+    case GgmlType::Q2_K: check_block_multiple(type, n); return quantize_row_q2_k(src, static_cast<BlockQ2_K*>(dst), n);
+    case GgmlType::Q3_K: check_block_multiple(type, n); return quantize_row_q3_k(src, static_cast<BlockQ3_K*>(dst), n);
+    case GgmlType::Q4_K: check_block_multiple(type, n); return quantize_row_q4_k(src, static_cast<BlockQ4_K*>(dst), n);
+    case GgmlType::Q5_K: check_block_multiple(type, n); return quantize_row_q5_k(src, static_cast<BlockQ5_K*>(dst), n);
+    case GgmlType::Q6_K: check_block_multiple(type, n); return quantize_row_q6_k(src, static_cast<BlockQ6_K*>(dst), n);
+    default: throw_unsupported(type, " for quantization");
   }
 }
 
@@ -429,16 +395,14 @@ std::vector<float> dequantize_tensor(const gguf::TensorInfo& t) {
   const std::int64_t ne0 = t.ne[0];
   const std::optional<std::uint64_t> rb = row_bytes(t.type, static_cast<std::uint64_t>(ne0));
   if (!rb) {
-    throw FormatError("tensor " + t.name + ": row length " + std::to_string(ne0) +
-                      " is not a multiple of the " + type_name(t.type) + " block size " +
-                      std::to_string(type_traits(t.type).block_size));
+    throw FormatError("tensor " + t.name + ": row length " + std::to_string(ne0) + " is not a multiple of the " +
+                      type_name(t.type) + " block size " + std::to_string(type_traits(t.type).block_size));
   }
   const std::int64_t n_rows = t.n_rows();
   const std::uint64_t expected = *rb * static_cast<std::uint64_t>(n_rows);
   if (t.n_bytes != expected || (expected != 0 && t.data == nullptr)) {
-    throw FormatError("tensor " + t.name + ": expected " + std::to_string(expected) + " bytes of " +
-                      type_name(t.type) + " data for shape " + t.shape_string() + ", got " +
-                      std::to_string(t.n_bytes));
+    throw FormatError("tensor " + t.name + ": expected " + std::to_string(expected) + " bytes of " + type_name(t.type) +
+                      " data for shape " + t.shape_string() + ", got " + std::to_string(t.n_bytes));
   }
   std::vector<float> out(static_cast<std::size_t>(t.n_elements()));
   for (std::int64_t ir = 0; ir < n_rows; ++ir) {

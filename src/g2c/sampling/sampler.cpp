@@ -159,16 +159,14 @@ std::uint64_t resolve_seed(std::uint64_t seed) {
 }
 }  // namespace
 
-Sampler::Sampler(const SamplerParams& params)
-    : params_(params), seed_(resolve_seed(params.seed)), rng_(seed_) {
+Sampler::Sampler(const SamplerParams& params) : params_(params), seed_(resolve_seed(params.seed)), rng_(seed_) {
   if (params_.top_k < 0) params_.top_k = 0;
   if (params_.repeat_last_n < -1) {
     throw InvalidArgument("repeat_last_n: expected -1 (whole history), 0 (off) or a positive window, got " +
                           std::to_string(params_.repeat_last_n));
   }
   if (!(params_.repeat_penalty > 0.0f)) {
-    throw InvalidArgument("repeat_penalty: expected a positive factor, got " +
-                          std::to_string(params_.repeat_penalty));
+    throw InvalidArgument("repeat_penalty: expected a positive factor, got " + std::to_string(params_.repeat_penalty));
   }
 }
 
@@ -188,13 +186,12 @@ void Sampler::reset() {
 std::int32_t Sampler::sample(std::span<const float> logits) {
   G2C_CHECK(!logits.empty());
   std::span<const float> view = logits;
-  const bool penalize = !history_.empty() && (params_.repeat_penalty != 1.0f ||
-                                              params_.frequency_penalty != 0.0f || params_.presence_penalty != 0.0f);
+  const bool penalize = !history_.empty() && (params_.repeat_penalty != 1.0f || params_.frequency_penalty != 0.0f ||
+                                              params_.presence_penalty != 0.0f);
   if (penalize) {
     scratch_.assign(logits.begin(), logits.end());
     window_.assign(history_.begin(), history_.end());
-    apply_penalties(scratch_, window_, params_.repeat_penalty, params_.frequency_penalty,
-                    params_.presence_penalty);
+    apply_penalties(scratch_, window_, params_.repeat_penalty, params_.frequency_penalty, params_.presence_penalty);
     view = scratch_;
   }
   if (params_.greedy()) return argmax(view);

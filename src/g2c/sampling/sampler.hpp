@@ -37,10 +37,10 @@ namespace g2c::sampling {
 inline constexpr std::uint64_t kRandomSeed = UINT64_MAX;
 
 struct SamplerParams {
-  float temperature = 0.8f;  // <= 0: greedy
-  std::int32_t top_k = 40;   // <= 0: off
-  float top_p = 0.95f;       // >= 1: off
-  float min_p = 0.05f;       // <= 0: off
+  float temperature = 0.8f;         // <= 0: greedy
+  std::int32_t top_k = 40;          // <= 0: off
+  float top_p = 0.95f;              // >= 1: off
+  float min_p = 0.05f;              // <= 0: off
   float repeat_penalty = 1.0f;      // 1: off
   float frequency_penalty = 0.0f;   // 0: off
   float presence_penalty = 0.0f;    // 0: off

@@ -79,7 +79,9 @@ void Tokenizer::encode_spm_chunk(std::string_view text, std::vector<std::int32_t
     std::uint32_t size;
   };
   // Highest score first; on a tie the leftmost pair.
-  auto cmp = [](const Bigram& l, const Bigram& r) { return l.score < r.score || (l.score == r.score && l.left > r.left); };
+  auto cmp = [](const Bigram& l, const Bigram& r) {
+    return l.score < r.score || (l.score == r.score && l.left > r.left);
+  };
   std::priority_queue<Bigram, std::vector<Bigram>, decltype(cmp)> queue(cmp);
   std::vector<Symbol> symbols;
   split_chars(text, symbols);
@@ -157,7 +159,8 @@ void Tokenizer::encode_bpe(std::string_view raw, std::vector<std::int32_t>& out)
 }
 
 // `raw` is the pre-token's bytes, `word` the same in the byte-level alphabet (one character per byte).
-void Tokenizer::bpe_word(std::string_view raw, std::string_view word, BpeScratch& sc, std::vector<std::int32_t>& out) const {
+void Tokenizer::bpe_word(std::string_view raw, std::string_view word, BpeScratch& sc,
+                         std::vector<std::int32_t>& out) const {
   std::string& key = sc.key;
   if (ignore_merges_) {
     key.assign(word);

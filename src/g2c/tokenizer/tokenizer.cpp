@@ -118,7 +118,8 @@ std::unique_ptr<Tokenizer> Tokenizer::from_gguf(const gguf::File& file) {
 
   std::vector<float> scores;
   if (const gguf::Value* v = file.find("tokenizer.ggml.scores")) {
-    if (!v->is_array() || v->elem_type() == gguf::ValueType::STRING) throw fail("tokenizer.ggml.scores: expected a numeric array");
+    if (!v->is_array() || v->elem_type() == gguf::ValueType::STRING)
+      throw fail("tokenizer.ggml.scores: expected a numeric array");
     scores = v->to_f32_vector();
     if (scores.size() != n)
       throw fail(fmt::format("tokenizer.ggml.scores: expected {} entries (one per token), got {}", n, scores.size()));
@@ -133,7 +134,8 @@ std::unique_ptr<Tokenizer> Tokenizer::from_gguf(const gguf::File& file) {
       throw fail(std::string("tokenizer.ggml.token_type: ") + e.what());
     }
     if (types.size() != n)
-      throw fail(fmt::format("tokenizer.ggml.token_type: expected {} entries (one per token), got {}", n, types.size()));
+      throw fail(
+          fmt::format("tokenizer.ggml.token_type: expected {} entries (one per token), got {}", n, types.size()));
   }
 
   t->tokens_.resize(n);
@@ -213,12 +215,14 @@ std::unique_ptr<Tokenizer> Tokenizer::from_gguf(const gguf::File& file) {
     for (std::size_t i = 0; i < m.size(); ++i) {
       const std::size_t pos = m[i].find(' ', 1);
       if (pos == std::string::npos) continue;
-      const std::string_view first = std::string_view(m[i]).substr(0, pos), second = std::string_view(m[i]).substr(pos + 1);
+      const std::string_view first = std::string_view(m[i]).substr(0, pos),
+                             second = std::string_view(m[i]).substr(pos + 1);
       const std::int32_t l = t->find(first), r = t->find(second);
       if (l == kNoToken || r == kNoToken) continue;
       std::string merged(first);
       merged += second;
-      const std::uint64_t key = (static_cast<std::uint64_t>(static_cast<std::uint32_t>(l)) << 32) | static_cast<std::uint32_t>(r);
+      const std::uint64_t key =
+          (static_cast<std::uint64_t>(static_cast<std::uint32_t>(l)) << 32) | static_cast<std::uint32_t>(r);
       t->merge_by_ids_.emplace(key, MergeById{static_cast<int>(i), t->find(merged)});
     }
   }
@@ -226,7 +230,8 @@ std::unique_ptr<Tokenizer> Tokenizer::from_gguf(const gguf::File& file) {
 }
 
 std::unique_ptr<Tokenizer> Tokenizer::from_llama2c(const std::string& path, int vocab_size) {
-  if (vocab_size < 0) throw InvalidArgument(fmt::format("{}: vocab_size must not be negative, got {}", path, vocab_size));
+  if (vocab_size < 0)
+    throw InvalidArgument(fmt::format("{}: vocab_size must not be negative, got {}", path, vocab_size));
   const std::string bytes = read_file(path);
   std::size_t off = 0;
   auto take = [&](void* dst, std::size_t len, const char* what) {
@@ -253,7 +258,8 @@ std::unique_ptr<Tokenizer> Tokenizer::from_llama2c(const std::string& path, int 
     take(&score, 4, "a token score");
     take(&len, 4, "a token length");
     if (len < 0 || static_cast<std::uint32_t>(len) > max_token_length + 16u)
-      throw FormatError(fmt::format("{}: token {} has length {} (max_token_length {})", path, i, len, max_token_length));
+      throw FormatError(
+          fmt::format("{}: token {} has length {} (max_token_length {})", path, i, len, max_token_length));
     std::string s(static_cast<std::size_t>(len), '\0');
     if (len > 0) take(s.data(), static_cast<std::size_t>(len), "token bytes");
     Token& tok = t->tokens_.back();
@@ -291,7 +297,8 @@ void Tokenizer::finish_load(const std::string& model_name) {
   // (llama.cpp takes whichever its hash map yields first; this order is deterministic).
   auto mark_control = [&](std::int32_t id) {
     if (!(tokens_[id].attr & kAttrControl)) {
-      log_debug("token {} '{}' looks like a control token; treating it as one (as llama.cpp does)", id, tokens_[id].text);
+      log_debug("token {} '{}' looks like a control token; treating it as one (as llama.cpp does)", id,
+                tokens_[id].text);
       tokens_[id].attr = kAttrControl;
       tokens_[id].type = TokenType::CONTROL;
     }
@@ -307,11 +314,26 @@ void Tokenizer::finish_load(const std::string& model_name) {
     }
   };
   detect(eot_, {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<EOT>",
-                "<\xEF\xBD\x9C" "end\xE2\x96\x81" "of\xE2\x96\x81" "sentence\xEF\xBD\x9C>"});
+                "<\xEF\xBD\x9C"
+                "end\xE2\x96\x81"
+                "of\xE2\x96\x81"
+                "sentence\xEF\xBD\x9C>"});
   detect(eom_, {"<|eom_id|>"});
-  detect(fim_pre_, {"<|fim_prefix|>", "<fim-prefix>", "<\xEF\xBD\x9C" "fim\xE2\x96\x81" "begin\xEF\xBD\x9C>", "<PRE>"});
-  detect(fim_suf_, {"<|fim_suffix|>", "<fim-suffix>", "<\xEF\xBD\x9C" "fim\xE2\x96\x81" "hole\xEF\xBD\x9C>", "<SUF>"});
-  detect(fim_mid_, {"<|fim_middle|>", "<fim-middle>", "<\xEF\xBD\x9C" "fim\xE2\x96\x81" "end\xEF\xBD\x9C>", "<MID>"});
+  detect(fim_pre_, {"<|fim_prefix|>", "<fim-prefix>",
+                    "<\xEF\xBD\x9C"
+                    "fim\xE2\x96\x81"
+                    "begin\xEF\xBD\x9C>",
+                    "<PRE>"});
+  detect(fim_suf_, {"<|fim_suffix|>", "<fim-suffix>",
+                    "<\xEF\xBD\x9C"
+                    "fim\xE2\x96\x81"
+                    "hole\xEF\xBD\x9C>",
+                    "<SUF>"});
+  detect(fim_mid_, {"<|fim_middle|>", "<fim-middle>",
+                    "<\xEF\xBD\x9C"
+                    "fim\xE2\x96\x81"
+                    "end\xEF\xBD\x9C>",
+                    "<MID>"});
   detect(fim_pad_, {"<|fim_pad|>", "<fim-pad>", "<PAD>"});
   detect(fim_rep_, {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>"});
   detect(fim_sep_, {"<|file_sep|>"});
@@ -323,7 +345,8 @@ void Tokenizer::finish_load(const std::string& model_name) {
   add_eog(fim_pad_);
   add_eog(fim_rep_);
   add_eog(fim_sep_);
-  for (std::string_view s : {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>", "<EOT>"}) {
+  for (std::string_view s :
+       {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>", "<EOT>"}) {
     if (std::int32_t id = find(s); id != kNoToken) {
       add_eog(id);
       mark_control(id);
@@ -337,7 +360,8 @@ void Tokenizer::finish_load(const std::string& model_name) {
   // Pieces matched whole before tokenizing, longest first. std::sort over ascending ids with the
   // same comparator as llama.cpp, so equal-length pieces are tried in the same order.
   for (std::size_t i = 0; i < n; ++i)
-    if (tokens_[i].attr & (kAttrControl | kAttrUserDefined | kAttrUnknown)) special_by_length_.push_back(static_cast<std::int32_t>(i));
+    if (tokens_[i].attr & (kAttrControl | kAttrUserDefined | kAttrUnknown))
+      special_by_length_.push_back(static_cast<std::int32_t>(i));
   std::sort(special_by_length_.begin(), special_by_length_.end(),
             [&](std::int32_t a, std::int32_t b) { return tokens_[a].text.size() > tokens_[b].text.size(); });
 
@@ -375,7 +399,8 @@ void Tokenizer::finish_load(const std::string& model_name) {
       std::size_t prev = 0;
       for (std::size_t off = 0; off < t.size();) {
         const std::size_t len = std::min(utf8_len_from_lead(static_cast<unsigned char>(t[off])), t.size() - off);
-        if (off > 0 && std::string_view(t).substr(off, len) == kSpace) spm_joins_space_.insert(t.substr(prev, off - prev));
+        if (off > 0 && std::string_view(t).substr(off, len) == kSpace)
+          spm_joins_space_.insert(t.substr(prev, off - prev));
         prev = off;
         off += len;
       }

@@ -110,7 +110,7 @@ class Tokenizer {
     std::uint32_t attr = 0;  // kAttr* bits (type plus lstrip/rstrip)
   };
   struct Fragment {
-    std::int32_t token;     // kNoToken for raw text
+    std::int32_t token;      // kNoToken for raw text
     std::size_t begin, end;  // raw text range
   };
 
@@ -140,8 +140,8 @@ class Tokenizer {
     std::int32_t merged;
   };
   std::unordered_map<std::uint64_t, MergeById> merge_by_ids_;
-  std::vector<std::int32_t> special_by_length_;     // control/user-defined/unknown ids, longest first
-  std::vector<std::string> pieces_;                 // piece(id) cache
+  std::vector<std::int32_t> special_by_length_;  // control/user-defined/unknown ids, longest first
+  std::vector<std::string> pieces_;              // piece(id) cache
   // SPM: characters that some token has right before a U+2581. A boundary before U+2581 whose left
   // neighbour is not in this set can never be merged across (see encode_spm).
   std::unordered_set<std::string> spm_joins_space_;
@@ -153,10 +153,10 @@ class Tokenizer {
   bool add_bos_ = false;
   bool add_eos_ = false;
   bool add_space_prefix_ = false;
-  std::int32_t bos_ = kNoToken, eos_ = kNoToken, eot_ = kNoToken, eom_ = kNoToken, unk_ = kNoToken,
-               sep_ = kNoToken, pad_ = kNoToken, mask_ = kNoToken;
-  std::int32_t fim_pre_ = kNoToken, fim_suf_ = kNoToken, fim_mid_ = kNoToken, fim_pad_ = kNoToken,
-               fim_rep_ = kNoToken, fim_sep_ = kNoToken;
+  std::int32_t bos_ = kNoToken, eos_ = kNoToken, eot_ = kNoToken, eom_ = kNoToken, unk_ = kNoToken, sep_ = kNoToken,
+               pad_ = kNoToken, mask_ = kNoToken;
+  std::int32_t fim_pre_ = kNoToken, fim_suf_ = kNoToken, fim_mid_ = kNoToken, fim_pad_ = kNoToken, fim_rep_ = kNoToken,
+               fim_sep_ = kNoToken;
   friend class StreamDecoder;
 };
 

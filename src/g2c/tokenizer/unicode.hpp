@@ -65,7 +65,7 @@ class Utf8Stream {
   void feed(unsigned char c, std::string& out);
   char pending_[4] = {};
   int n_pending_ = 0;
-  int need_ = 0;            // total length of the sequence being collected
+  int need_ = 0;             // total length of the sequence being collected
   unsigned char lo_ = 0x80;  // allowed range for the next continuation byte
   unsigned char hi_ = 0xBF;
 };

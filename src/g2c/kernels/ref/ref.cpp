@@ -19,7 +19,7 @@
 namespace g2c::kernels::ref {
 namespace {
 
-constexpr std::int64_t kMaxBlock = 256;  // QK_K, the largest block of any supported type
+constexpr std::int64_t kMaxBlock = 256;   // QK_K, the largest block of any supported type
 constexpr std::int64_t kFloatChunk = 32;  // float types are summed in chunks of this many
 
 inline float block_dot(const float* a, const float* b, std::int64_t n) {
@@ -218,8 +218,7 @@ void gelu(const float* x, float* y, std::int64_t n) {
   }
 }
 
-void rope_cache(std::int32_t pos, std::int64_t n_rot, float freq_base, float freq_scale, const float* ff,
-                float* cs) {
+void rope_cache(std::int32_t pos, std::int64_t n_rot, float freq_base, float freq_scale, const float* ff, float* cs) {
   const float theta_scale = std::pow(freq_base, -2.0f / static_cast<float>(n_rot));
   float theta = static_cast<float>(pos);
   for (std::int64_t i = 0; i < n_rot / 2; ++i) {
@@ -231,8 +230,7 @@ void rope_cache(std::int32_t pos, std::int64_t n_rot, float freq_base, float fre
   }
 }
 
-void rope(float* x, std::int64_t n_head, std::int64_t head_dim, std::int64_t n_rot, const float* cs,
-          RopeMode mode) {
+void rope(float* x, std::int64_t n_head, std::int64_t head_dim, std::int64_t n_rot, const float* cs, RopeMode mode) {
   const std::int64_t half = n_rot / 2;
   for (std::int64_t ih = 0; ih < n_head; ++ih) {
     float* h = x + ih * head_dim;

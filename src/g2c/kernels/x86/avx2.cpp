@@ -286,7 +286,8 @@ inline void dot_q45_k(std::int64_t n, const std::uint8_t* w, std::size_t rb, con
           hb = _mm256_srli_epi16(hb, 2);
         }
         __m256i p0 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.qs + 64 * j)));
-        __m256i p1 = _mm256_maddubs_epi16(hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.qs + 64 * j + 32)));
+        __m256i p1 =
+            _mm256_maddubs_epi16(hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.qs + 64 * j + 32)));
         isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p0, bcast_word(sc, 2 * j)));
         isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p1, bcast_word(sc, 2 * j + 1)));
       }
@@ -334,7 +335,8 @@ inline void dot_q6_k(std::int64_t n, const std::uint8_t* w, std::size_t rb, cons
         __m256i hh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh));
         __m256i q[4];
         q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hh, m2), 4));
-        q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 2), m2), 4));
+        q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 2), m2), 4));
         q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 4), m2), 4));
         q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
@@ -457,8 +459,8 @@ struct Driver {
     const auto* wb = static_cast<const std::uint8_t*>(w);
     for (std::int64_t r = r0; r < r1; ++r) Dot1(n, wb + r * rb, rb, x, y + r);
   }
-  static void matmul(std::int64_t n, const void* w, std::size_t rb, const void* x, std::size_t xs,
-                     std::int64_t n_tok, float* y, std::int64_t ldy, std::int64_t r0, std::int64_t r1) {
+  static void matmul(std::int64_t n, const void* w, std::size_t rb, const void* x, std::size_t xs, std::int64_t n_tok,
+                     float* y, std::int64_t ldy, std::int64_t r0, std::int64_t r1) {
     const auto* wb = static_cast<const std::uint8_t*>(w);
     const auto* xb = static_cast<const std::uint8_t*>(x);
     float tmp[kRows];

@@ -54,9 +54,8 @@ void q4_0_matvec_vbmi(std::int64_t n, const void* w, std::size_t rb, const void*
                       std::int64_t r1);
 float q4_0_vec_dot_vbmi(std::int64_t n, const void* w, const void* x);
 // Defined in x86/avx512_gemm.cpp: prefill over packed 16-row panels; returns the rows it did.
-std::int64_t matmul_panels(GgmlType type, std::int64_t n, const void* w, std::size_t rb, const void* x,
-                           std::size_t xs, std::int64_t n_tok, float* y, std::int64_t ldy, std::int64_t r0,
-                           std::int64_t r1);
+std::int64_t matmul_panels(GgmlType type, std::int64_t n, const void* w, std::size_t rb, const void* x, std::size_t xs,
+                           std::int64_t n_tok, float* y, std::int64_t ldy, std::int64_t r0, std::int64_t r1);
 }  // namespace detail
 
 namespace {
@@ -92,7 +91,8 @@ inline int hsum8i_512(__m256i v) {
   return _mm_cvtsi128_si32(m);
 }
 inline float hsum16(__m512 v) {
-  return hsum8(_mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
+  return hsum8(
+      _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
 }
 
 // ---- float weights x f32 activations ----------------------------------------------------------
@@ -150,12 +150,14 @@ inline void dot_bf16(std::int64_t n, const std::uint8_t* w, std::size_t rb, cons
   for (; i + 16 <= n; i += 16) {
     __m512 xv = _mm512_loadu_ps(x + i);
     for (int r = 0; r < NR; ++r)
-      acc[r] = _mm512_fmadd_ps(widen(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + r * rb + 2 * i))), xv, acc[r]);
+      acc[r] =
+          _mm512_fmadd_ps(widen(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + r * rb + 2 * i))), xv, acc[r]);
   }
   if (i < n) {
     __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);
     __m512 xv = _mm512_maskz_loadu_ps(m, x + i);
-    for (int r = 0; r < NR; ++r) acc[r] = _mm512_fmadd_ps(widen(_mm256_maskz_loadu_epi16(m, w + r * rb + 2 * i)), xv, acc[r]);
+    for (int r = 0; r < NR; ++r)
+      acc[r] = _mm512_fmadd_ps(widen(_mm256_maskz_loadu_epi16(m, w + r * rb + 2 * i)), xv, acc[r]);
   }
   for (int r = 0; r < NR; ++r) out[r] = hsum16(acc[r]);
 }
@@ -198,7 +200,8 @@ inline void dot_q4_0(std::int64_t n, const std::uint8_t* w, std::size_t rb, cons
   for (int r = 0; r < NR; ++r) acc[r] = _mm256_setzero_ps();
   for (std::int64_t ib = 0; ib < nb; ++ib) {
     const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[ib].qs));
-    const __m256i neg8x = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), eights, xq));
+    const __m256i neg8x =
+        _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), eights, xq));
     const float dx = h2f(x[ib].d);
     for (int r = 0; r < NR; ++r) {
       const auto* b = reinterpret_cast<const BlockQ4_0*>(w + r * rb) + ib;
@@ -287,7 +290,8 @@ inline void dot_q5_1(std::int64_t n, const std::uint8_t* w, std::size_t rb, cons
 // ---- K-quants x Q8_K activations --------------------------------------------------------------
 
 // The 8 six-bit scales and mins of a Q4_K/Q5_K super-block (12 packed bytes), unpacked with 32-bit
-// masks and kept in registers (byte stores followed by a vector load would stall store forwarding): bytes of sc_lo/sc_hi are scales 0-3/4-7, of m_lo/m_hi mins 0-3/4-7.
+// masks and kept in registers (byte stores followed by a vector load would stall store forwarding): bytes of
+// sc_lo/sc_hi are scales 0-3/4-7, of m_lo/m_hi mins 0-3/4-7.
 struct ScaleMinsK4 {
   std::uint32_t sc_lo, sc_hi, m_lo, m_hi;
   int sc(int j) const { return static_cast<int>(((j < 4 ? sc_lo : sc_hi) >> (8 * (j & 3))) & 0xff); }
@@ -519,8 +523,10 @@ inline void dot_q23_k(std::int64_t n, const std::uint8_t* w, std::size_t rb, con
         isum = _mm512_add_epi32(isum, _mm512_madd_epi16(pb, expand4(s16a, 4)));
       }
       acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(d), acc[r]);
-      if constexpr (Three) accm[r] += d * static_cast<float>(corr);
-      else accm[r] += dmin * static_cast<float>(corr);
+      if constexpr (Three)
+        accm[r] += d * static_cast<float>(corr);
+      else
+        accm[r] += dmin * static_cast<float>(corr);
     }
   }
   for (int r = 0; r < NR; ++r) out[r] = hsum16(acc[r]) - accm[r];
@@ -579,11 +585,13 @@ inline float dot_q4_0_pairs(std::int64_t nb, const std::uint8_t* w, const BlockQ
     const std::uint8_t* ba = w + 2 * ip * sizeof(BlockQ4_0);
     const std::uint8_t* bb = ba + sizeof(BlockQ4_0);
     _mm_prefetch(reinterpret_cast<const char*>(ba) + G2C_PF_DIST, _MM_HINT_T0);
-    const __m256i ab = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ba + 2))),
-                                               _mm_loadu_si128(reinterpret_cast<const __m128i*>(bb + 2)), 1);
-    const __m512i q = _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(ab), _mm256_srli_epi16(ab, 4), 1), lo_mask);
-    const __m512i d = _mm512_dpbusd_epi32(_mm512_loadu_si512(p.sd.data() + ip * 16), q,
-                                          _mm512_loadu_si512(p.xq.data() + ip * 64));
+    const __m256i ab =
+        _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ba + 2))),
+                                _mm_loadu_si128(reinterpret_cast<const __m128i*>(bb + 2)), 1);
+    const __m512i q =
+        _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(ab), _mm256_srli_epi16(ab, 4), 1), lo_mask);
+    const __m512i d =
+        _mm512_dpbusd_epi32(_mm512_loadu_si512(p.sd.data() + ip * 16), q, _mm512_loadu_si512(p.xq.data() + ip * 64));
     std::uint16_t ha, hb;
     std::memcpy(&ha, ba, 2);
     std::memcpy(&hb, bb, 2);
@@ -634,8 +642,8 @@ struct Driver {
   }
   // Tiles of 4 weight rows x 4 tokens where a tile kernel exists; the tile's rows stay in L1 while
   // the tokens stream by. Row and token tails use the row kernels.
-  static void matmul(std::int64_t n, const void* w, std::size_t rb, const void* x, std::size_t xs,
-                     std::int64_t n_tok, float* y, std::int64_t ldy, std::int64_t r0, std::int64_t r1) {
+  static void matmul(std::int64_t n, const void* w, std::size_t rb, const void* x, std::size_t xs, std::int64_t n_tok,
+                     float* y, std::int64_t ldy, std::int64_t r0, std::int64_t r1) {
     const auto* wb = static_cast<const std::uint8_t*>(w);
     const auto* xb = static_cast<const std::uint8_t*>(x);
     // Token chunks whose activations fit in half of L2 (1 MiB on Zen 4): every row tile then reads
@@ -677,10 +685,10 @@ struct Driver {
   }
 };
 
-#define G2C_DOT_WRAPPERS(name, xtype)                                                                     \
-  template <int NR>                                                                                      \
-  void name##_w(std::int64_t n, const std::uint8_t* w, std::size_t rb, const void* x, float* out) {      \
-    name<NR>(n, w, rb, static_cast<const xtype*>(x), out);                                               \
+#define G2C_DOT_WRAPPERS(name, xtype)                                                               \
+  template <int NR>                                                                                 \
+  void name##_w(std::int64_t n, const std::uint8_t* w, std::size_t rb, const void* x, float* out) { \
+    name<NR>(n, w, rb, static_cast<const xtype*>(x), out);                                          \
   }
 G2C_DOT_WRAPPERS(dot_f32, float)
 G2C_DOT_WRAPPERS(dot_f16, float)
@@ -691,8 +699,8 @@ G2C_DOT_WRAPPERS(dot_bf16, float)
 // panels; the rows left over (and small batches) through D's tiles and row kernels.
 template <GgmlType T, class D>
 struct Paneled {
-  static void matmul(std::int64_t n, const void* w, std::size_t rb, const void* x, std::size_t xs,
-                     std::int64_t n_tok, float* y, std::int64_t ldy, std::int64_t r0, std::int64_t r1) {
+  static void matmul(std::int64_t n, const void* w, std::size_t rb, const void* x, std::size_t xs, std::int64_t n_tok,
+                     float* y, std::int64_t ldy, std::int64_t r0, std::int64_t r1) {
     const std::int64_t done = detail::matmul_panels(T, n, w, rb, x, xs, n_tok, y, ldy, r0, r1);
     if (r0 + done < r1) D::matmul(n, w, rb, x, xs, n_tok, y, ldy, r0 + done, r1);
   }
@@ -704,8 +712,10 @@ void install(TypeKernels& k, GgmlType act, FromFloatFn from_float) {
   k.from_float = from_float;
   k.vec_dot = &D::vec_dot;
   k.matvec = &D::matvec;
-  if constexpr (T == static_cast<GgmlType>(kGgmlTypeCount)) k.matmul = &D::matmul;
-  else k.matmul = &Paneled<T, D>::matmul;
+  if constexpr (T == static_cast<GgmlType>(kGgmlTypeCount))
+    k.matmul = &D::matmul;
+  else
+    k.matmul = &Paneled<T, D>::matmul;
 }
 
 void q8_1_from_float(const float* x, void* y, std::int64_t n) { quant::quantize_row(GgmlType::Q8_1, x, y, n); }
@@ -715,19 +725,32 @@ KernelTable make() {
   KernelTable t = ref::make_table();
   t.isa_name = "avx512";
   auto& ty = t.types;
-  install<Driver<dot_f32_w<1>, dot_f32_w<kRows>, tile_float<4, 4, 0>>, GgmlType::F32>(ty[static_cast<int>(GgmlType::F32)], GgmlType::F32, nullptr);
-  install<Driver<dot_f16_w<1>, dot_f16_w<kRows>, tile_float<4, 4, 1>>, GgmlType::F16>(ty[static_cast<int>(GgmlType::F16)], GgmlType::F32, nullptr);
-  install<Driver<dot_bf16_w<1>, dot_bf16_w<kRows>, tile_float<4, 4, 2>>, GgmlType::BF16>(ty[static_cast<int>(GgmlType::BF16)], GgmlType::F32, nullptr);
-  install<Driver<dot_q8_0<1>, dot_q8_0<kRows>, tile_q8<4, false>, 1>, GgmlType::Q8_0>(ty[static_cast<int>(GgmlType::Q8_0)], GgmlType::Q8_0, &detail::q8_0_from_float);
-  install<Driver<dot_q4_0<1>, dot_q4_0<kRows>, tile_q8<4, true>, 2>, GgmlType::Q4_0>(ty[static_cast<int>(GgmlType::Q4_0)], GgmlType::Q8_0, &detail::q8_0_from_float);
-  install<Driver<dot_q4_k<1>, dot_q4_k<kRows>, tile_q4_k<4, 4>>, GgmlType::Q4_K>(ty[static_cast<int>(GgmlType::Q4_K)], GgmlType::Q8_K, &q8_k_from_float);
-  install<Driver<dot_q6_k<1>, dot_q6_k<kRows>>, GgmlType::Q6_K>(ty[static_cast<int>(GgmlType::Q6_K)], GgmlType::Q8_K, &q8_k_from_float);
-  install<Driver<dot_q5_0<1>, dot_q5_0<kRows>>, GgmlType::Q5_0>(ty[static_cast<int>(GgmlType::Q5_0)], GgmlType::Q8_0, &detail::q8_0_from_float);
-  install<Driver<dot_q4_1<1>, dot_q4_1<kRows>>, GgmlType::Q4_1>(ty[static_cast<int>(GgmlType::Q4_1)], GgmlType::Q8_1, &q8_1_from_float);
-  install<Driver<dot_q5_1<1>, dot_q5_1<kRows>>, GgmlType::Q5_1>(ty[static_cast<int>(GgmlType::Q5_1)], GgmlType::Q8_1, &q8_1_from_float);
-  install<Driver<dot_q5_k<1>, dot_q5_k<kRows>>, GgmlType::Q5_K>(ty[static_cast<int>(GgmlType::Q5_K)], GgmlType::Q8_K, &q8_k_from_float);
-  install<Driver<dot_q3_k<1>, dot_q3_k<kRows>>, GgmlType::Q3_K>(ty[static_cast<int>(GgmlType::Q3_K)], GgmlType::Q8_K, &q8_k_from_float);
-  install<Driver<dot_q2_k<1>, dot_q2_k<kRows>>, GgmlType::Q2_K>(ty[static_cast<int>(GgmlType::Q2_K)], GgmlType::Q8_K, &q8_k_from_float);
+  install<Driver<dot_f32_w<1>, dot_f32_w<kRows>, tile_float<4, 4, 0>>, GgmlType::F32>(
+      ty[static_cast<int>(GgmlType::F32)], GgmlType::F32, nullptr);
+  install<Driver<dot_f16_w<1>, dot_f16_w<kRows>, tile_float<4, 4, 1>>, GgmlType::F16>(
+      ty[static_cast<int>(GgmlType::F16)], GgmlType::F32, nullptr);
+  install<Driver<dot_bf16_w<1>, dot_bf16_w<kRows>, tile_float<4, 4, 2>>, GgmlType::BF16>(
+      ty[static_cast<int>(GgmlType::BF16)], GgmlType::F32, nullptr);
+  install<Driver<dot_q8_0<1>, dot_q8_0<kRows>, tile_q8<4, false>, 1>, GgmlType::Q8_0>(
+      ty[static_cast<int>(GgmlType::Q8_0)], GgmlType::Q8_0, &detail::q8_0_from_float);
+  install<Driver<dot_q4_0<1>, dot_q4_0<kRows>, tile_q8<4, true>, 2>, GgmlType::Q4_0>(
+      ty[static_cast<int>(GgmlType::Q4_0)], GgmlType::Q8_0, &detail::q8_0_from_float);
+  install<Driver<dot_q4_k<1>, dot_q4_k<kRows>, tile_q4_k<4, 4>>, GgmlType::Q4_K>(ty[static_cast<int>(GgmlType::Q4_K)],
+                                                                                 GgmlType::Q8_K, &q8_k_from_float);
+  install<Driver<dot_q6_k<1>, dot_q6_k<kRows>>, GgmlType::Q6_K>(ty[static_cast<int>(GgmlType::Q6_K)], GgmlType::Q8_K,
+                                                                &q8_k_from_float);
+  install<Driver<dot_q5_0<1>, dot_q5_0<kRows>>, GgmlType::Q5_0>(ty[static_cast<int>(GgmlType::Q5_0)], GgmlType::Q8_0,
+                                                                &detail::q8_0_from_float);
+  install<Driver<dot_q4_1<1>, dot_q4_1<kRows>>, GgmlType::Q4_1>(ty[static_cast<int>(GgmlType::Q4_1)], GgmlType::Q8_1,
+                                                                &q8_1_from_float);
+  install<Driver<dot_q5_1<1>, dot_q5_1<kRows>>, GgmlType::Q5_1>(ty[static_cast<int>(GgmlType::Q5_1)], GgmlType::Q8_1,
+                                                                &q8_1_from_float);
+  install<Driver<dot_q5_k<1>, dot_q5_k<kRows>>, GgmlType::Q5_K>(ty[static_cast<int>(GgmlType::Q5_K)], GgmlType::Q8_K,
+                                                                &q8_k_from_float);
+  install<Driver<dot_q3_k<1>, dot_q3_k<kRows>>, GgmlType::Q3_K>(ty[static_cast<int>(GgmlType::Q3_K)], GgmlType::Q8_K,
+                                                                &q8_k_from_float);
+  install<Driver<dot_q2_k<1>, dot_q2_k<kRows>>, GgmlType::Q2_K>(ty[static_cast<int>(GgmlType::Q2_K)], GgmlType::Q8_K,
+                                                                &q8_k_from_float);
   // G2C_AVX512_VBMI=0 keeps the block-pair Q4_0 decode on a VBMI CPU (how CI tests the fallback).
   const char* vbmi_env = std::getenv("G2C_AVX512_VBMI");
   if (cpu_features().avx512vbmi && !(vbmi_env && std::string(vbmi_env) == "0")) {

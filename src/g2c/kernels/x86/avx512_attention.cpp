@@ -64,8 +64,10 @@ void softmax_impl(float* x, std::int64_t n) {
 
 template <bool F16>
 inline __m512 load_kv(const std::uint8_t* row, std::int64_t i, __mmask16 m) {
-  if constexpr (F16) return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, row + 2 * i));
-  else return _mm512_maskz_loadu_ps(m, reinterpret_cast<const float*>(row) + i);
+  if constexpr (F16)
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, row + 2 * i));
+  else
+    return _mm512_maskz_loadu_ps(m, reinterpret_cast<const float*>(row) + i);
 }
 
 // out[hd] = softmax(scale * q.K^T) V over n_kv rows; head_dim up to 256 kept in registers.
@@ -170,7 +172,8 @@ inline void tile_scores(const float* qt, std::int64_t nqp, const float* kf, std:
     // attend's 4-row reduction: ((P0+P2) + (P1+P3)) per 128-bit lane, then (L0+L1) + (L2+L3).
     __m512 lane[4];
     for (int k = 0; k < 4; ++k)
-      lane[k] = _mm512_add_ps(_mm512_add_ps(p[r][4 * k], p[r][4 * k + 2]), _mm512_add_ps(p[r][4 * k + 1], p[r][4 * k + 3]));
+      lane[k] =
+          _mm512_add_ps(_mm512_add_ps(p[r][4 * k], p[r][4 * k + 2]), _mm512_add_ps(p[r][4 * k + 1], p[r][4 * k + 3]));
     __m512 s = _mm512_add_ps(_mm512_add_ps(lane[0], lane[1]), _mm512_add_ps(lane[2], lane[3]));
     const __m512i jv = _mm512_set1_epi32(static_cast<int>(j + r));
     if (tail) s = _mm512_mask_mov_ps(s, _mm512_cmpge_epi32_mask(jv, nk4), tree_reduce_add(p[r]));
@@ -247,7 +250,7 @@ void attend_multi(const float* q, std::int64_t q_stride, const void* k, const vo
   }
   const std::int64_t nc = (hd + 15) / 16, hdp = 16 * nc, nqv = (n_q + 15) / 16, nqp = 16 * nqv;
   constexpr int kMaxVec = 64;  // per-vector state below is on the stack: up to 1024 queries per call
-  if (nqv > kMaxVec) {  // beyond what the per-vector state holds: split the call (same results)
+  if (nqv > kMaxVec) {         // beyond what the per-vector state holds: split the call (same results)
     const std::int64_t t_half = n_tok / 2;
     attend_multi<F16>(q, q_stride, k, v, row_stride, n_kv, t_half, n_rep, hd, scale, scratch, out, out_stride);
     attend_multi<F16>(q + t_half * q_stride, q_stride, k, v, row_stride, n_kv + t_half, n_tok - t_half, n_rep, hd,
@@ -258,10 +261,10 @@ void attend_multi(const float* q, std::int64_t q_stride, const void* k, const vo
   for (std::int64_t t = 0; t < n_tok; ++t) max_kv = std::max<std::int64_t>(max_kv, n_kv[t]);
   const std::int64_t st_rows = (max_kv + kBlock - 1) / kBlock * kBlock;
   // scratch layout: see attend_multi_scratch (ref.cpp)
-  float* qt = scratch;            // [hd][nqp]        scale * q, transposed; padding lanes 0
-  float* kvf = qt + hd * nqp;     // [kBlock][hdp]    K, then V, block in f32
-  float* st = kvf + kBlock * hdp;  // [st_rows][nqp]  scores, then probabilities
-  float* o = st + st_rows * nqp;  // [nqp][hdp]       outputs
+  float* qt = scratch;                                        // [hd][nqp]        scale * q, transposed; padding lanes 0
+  float* kvf = qt + hd * nqp;                                 // [kBlock][hdp]    K, then V, block in f32
+  float* st = kvf + kBlock * hdp;                             // [st_rows][nqp]  scores, then probabilities
+  float* o = st + st_rows * nqp;                              // [nqp][hdp]       outputs
   auto* nk = reinterpret_cast<std::int32_t*>(o + nqp * hdp);  // [nqp] rows of each query, 0 for padding
   for (std::int64_t i = 0; i < nqp; ++i) nk[i] = i < n_q ? n_kv[i / n_rep] : 0;
   for (std::int64_t i = 0; i < n_q; ++i) {
@@ -307,7 +310,7 @@ void attend_multi(const float* q, std::int64_t q_stride, const void* k, const vo
     __m512 lsum[16];
     for (int l = 0; l < 16; ++l) lsum[l] = _mm512_setzero_ps();
     const __mmask16 seen = _mm512_cmp_ps_mask(mx[u], _mm512_set1_ps(-INFINITY), _CMP_NEQ_OQ);
-    const __m512 m = _mm512_maskz_mov_ps(seen, mx[u]);  // padding lanes: 0, not -inf (no NaN)
+    const __m512 m = _mm512_maskz_mov_ps(seen, mx[u]);   // padding lanes: 0, not -inf (no NaN)
     for (std::int64_t j0 = 0; j0 < vmax[u]; j0 += 16) {  // st_rows is a multiple of 16
       for (int l = 0; l < 16; ++l) {
         const __mmask16 valid = _mm512_cmplt_epi32_mask(_mm512_set1_epi32(static_cast<int>(j0 + l)), nkv[u]);
@@ -320,7 +323,8 @@ void attend_multi(const float* q, std::int64_t q_stride, const void* k, const vo
     _mm512_store_ps(sum, tree_reduce_add(lsum));
     for (int l = 0; l < 16; ++l) inv[l] = sum[l] > 0.0f ? static_cast<float>(1.0 / static_cast<double>(sum[l])) : 0.0f;
     const __m512 vinv = _mm512_load_ps(inv);
-    for (std::int64_t j = 0; j < vmax[u]; ++j) _mm512_storeu_ps(su + j * nqp, _mm512_mul_ps(_mm512_loadu_ps(su + j * nqp), vinv));
+    for (std::int64_t j = 0; j < vmax[u]; ++j)
+      _mm512_storeu_ps(su + j * nqp, _mm512_mul_ps(_mm512_loadu_ps(su + j * nqp), vinv));
   }
 
   // Pass 2: o += P.V, V converted one block at a time, four queries at a time over the rows they reach.
@@ -367,11 +371,10 @@ void kv_store_f16(const float* x, void* dst, std::int64_t n) {
                         _mm512_cvtps_ph(_mm512_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
   if (i < n) {
     __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);
-    _mm256_mask_storeu_epi16(d + 2 * i, m,
-                             _mm512_cvtps_ph(_mm512_maskz_loadu_ps(m, x + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    _mm256_mask_storeu_epi16(
+        d + 2 * i, m, _mm512_cvtps_ph(_mm512_maskz_loadu_ps(m, x + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
   }
 }
-
 
 void attend_f32(const float* q, const void* k, const void* v, std::size_t row_stride, std::int64_t n_kv,
                 std::int64_t head_dim, float scale, float* scratch, float* out) {

@@ -22,10 +22,10 @@
 
 #include <algorithm>
 #include <array>
-#include <type_traits>
-#include <utility>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "g2c/core/aligned.hpp"
@@ -34,9 +34,8 @@
 
 namespace g2c::kernels::avx512::detail {
 
-std::int64_t matmul_panels(GgmlType type, std::int64_t n, const void* w, std::size_t rb, const void* x,
-                           std::size_t xs, std::int64_t n_tok, float* y, std::int64_t ldy, std::int64_t r0,
-                           std::int64_t r1);
+std::int64_t matmul_panels(GgmlType type, std::int64_t n, const void* w, std::size_t rb, const void* x, std::size_t xs,
+                           std::int64_t n_tok, float* y, std::int64_t ldy, std::int64_t r0, std::int64_t r1);
 
 namespace {
 
@@ -62,10 +61,10 @@ inline void scale_min_k4(const std::uint8_t* q, int j, int& sc, int& m) {
 // SB weights per super-block, G per scale group; off is subtracted from u (symmetric types) and the
 // min term (asymmetric types) is mw per group.
 struct IntFormat {
-  int sb = 32;         // weights per super-block (the GGUF block)
-  int g = 32;          // weights per scale group
-  int off = 0;         // u - off is the signed quant (0 for asymmetric types)
-  bool asym = false;   // has a per-group min mw
+  int sb = 32;        // weights per super-block (the GGUF block)
+  int g = 32;         // weights per scale group
+  int off = 0;        // u - off is the signed quant (0 for asymmetric types)
+  bool asym = false;  // has a per-group min mw
   GgmlType act = GgmlType::Q8_0;
   // u[sb], dw[sb/g], mw[sb/g] of super-block `ib` of row `w`.
   void (*unpack)(const std::uint8_t* w, std::int64_t ib, std::uint8_t* u, float* dw, float* mw) = nullptr;
@@ -171,7 +170,8 @@ void unpack_q2_k(const std::uint8_t* w, std::int64_t ib, std::uint8_t* u, float*
   const float d = h2f(b.d), dmin = h2f(b.dmin);
   for (int h = 0; h < 2; ++h)
     for (int s = 0; s < 4; ++s)
-      for (int l = 0; l < 32; ++l) u[128 * h + 32 * s + l] = static_cast<std::uint8_t>((b.qs[32 * h + l] >> (2 * s)) & 3);
+      for (int l = 0; l < 32; ++l)
+        u[128 * h + 32 * s + l] = static_cast<std::uint8_t>((b.qs[32 * h + l] >> (2 * s)) & 3);
   for (int j = 0; j < 16; ++j) {
     dw[j] = d * static_cast<float>(b.scales[j] & 0x0f);
     mw[j] = -dmin * static_cast<float>(b.scales[j] >> 4);
@@ -282,8 +282,10 @@ void pack_int_panel(const IntFormat& f, std::int64_t sb0, std::int64_t sb1, cons
     for (int r = 0; r < kPanelRows; ++r) f.unpack(w + r * rb, ib, u[r], dw[r], mw[r]);
     for (int j = 0; j < gps; ++j) {
       std::uint8_t* gp = panel + static_cast<std::size_t>((ib - sb0) * gps + j) * gb;
-      if (f.g == 32) transpose_16x8(u, j * 32, gp);
-      else transpose_16x4(u, j * 16, gp);
+      if (f.g == 32)
+        transpose_16x8(u, j * 32, gp);
+      else
+        transpose_16x4(u, j * 16, gp);
       for (int r = 0; r < kPanelRows; ++r) col[r] = dw[r][j];
       _mm512_store_ps(reinterpret_cast<float*>(gp + kPanelRows * f.g), _mm512_load_ps(col));
       if (f.asym) {
@@ -402,8 +404,8 @@ constexpr std::array<IntKernelFn, sizeof...(Ns)> int_kernels(std::integer_sequen
   return {&kernel_int<Ns + 1, G, Asym>...};
 }
 
-constexpr int kNT = 8;  // tokens per micro-kernel call (8 float + 8 int accumulators)
-constexpr std::int64_t kKcInt = 512;   // weights per K block, integer panels
+constexpr int kNT = 8;                  // tokens per micro-kernel call (8 float + 8 int accumulators)
+constexpr std::int64_t kKcInt = 512;    // weights per K block, integer panels
 constexpr std::int64_t kKcFloat = 256;  // weights per K block, float panels
 
 IntKernelFn pick_int_kernel(int g, bool asym, int nt) {
@@ -460,22 +462,27 @@ void pack_float_panel(std::int64_t c0, std::int64_t c1, const std::uint8_t* w, s
     for (int r = 0; r < kPanelRows; ++r) {
       const std::uint8_t* row = w + r * rb;
       __m512 v;
-      if constexpr (Kind == 0) v = _mm512_maskz_loadu_ps(m, reinterpret_cast<const float*>(row) + k0);
-      else if constexpr (Kind == 1) v = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, row + 2 * k0));
-      else v = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, row + 2 * k0)), 16));
+      if constexpr (Kind == 0)
+        v = _mm512_maskz_loadu_ps(m, reinterpret_cast<const float*>(row) + k0);
+      else if constexpr (Kind == 1)
+        v = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, row + 2 * k0));
+      else
+        v = _mm512_castsi512_ps(
+            _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, row + 2 * k0)), 16));
       _mm512_store_ps(tile[r], v);
     }
     for (int k = 0; k < kn; ++k) {
-      const __m512i idx = _mm512_add_epi32(_mm512_set1_epi32(k), _mm512_mullo_epi32(_mm512_set1_epi32(16),
-                                           _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)));
+      const __m512i idx = _mm512_add_epi32(
+          _mm512_set1_epi32(k), _mm512_mullo_epi32(_mm512_set1_epi32(16), _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8,
+                                                                                           7, 6, 5, 4, 3, 2, 1, 0)));
       _mm512_store_ps(panel + (k0 - c0 + k) * 16, _mm512_i32gather_ps(idx, &tile[0][0], 4));
     }
   }
 }
 
 template <int NT>
-void kernel_float(std::int64_t n, const float* panel, const float* x, std::size_t xs_floats, float* y,
-                  std::int64_t ldy, bool accumulate) {
+void kernel_float(std::int64_t n, const float* panel, const float* x, std::size_t xs_floats, float* y, std::int64_t ldy,
+                  bool accumulate) {
   __m512 acc[NT];
 #pragma GCC unroll 16
   for (int t = 0; t < NT; ++t) acc[t] = accumulate ? _mm512_loadu_ps(y + t * ldy) : _mm512_setzero_ps();
@@ -497,13 +504,13 @@ constexpr std::array<FloatKernelFn, sizeof...(Ns)> float_kernels(std::integer_se
 }
 
 template <int Kind>
-std::int64_t matmul_float(std::int64_t n, const std::uint8_t* w, std::size_t rb, const std::uint8_t* x,
-                          std::size_t xs, std::int64_t n_tok, float* y, std::int64_t ldy, std::int64_t r0,
-                          std::int64_t r1) {
+std::int64_t matmul_float(std::int64_t n, const std::uint8_t* w, std::size_t rb, const std::uint8_t* x, std::size_t xs,
+                          std::int64_t n_tok, float* y, std::int64_t ldy, std::int64_t r0, std::int64_t r1) {
   static constexpr auto kernels = float_kernels(std::make_integer_sequence<int, kNTf>{});
   const std::int64_t n_panels = (r1 - r0) / kPanelRows;
   if (n_panels == 0 || xs % sizeof(float) != 0) return 0;
-  auto* panel = reinterpret_cast<float*>(panel_scratch(static_cast<std::size_t>(kKcFloat) * kPanelRows * sizeof(float)));
+  auto* panel =
+      reinterpret_cast<float*>(panel_scratch(static_cast<std::size_t>(kKcFloat) * kPanelRows * sizeof(float)));
   const auto* xf = reinterpret_cast<const float*>(x);
   const std::size_t xsf = xs / sizeof(float);
   // K blocks: every token's kKcFloat activations (512 tokens: 512 KiB) stay in L2 while the thread's
@@ -523,7 +530,8 @@ std::int64_t matmul_float(std::int64_t n, const std::uint8_t* w, std::size_t rb,
       pack_float_panel<Kind>(c0, c1, w + r * rb, rb, panel);
       for (std::int64_t t = 0; t < n_tok; t += kNTf) {
         const int nt = static_cast<int>(std::min<std::int64_t>(kNTf, n_tok - t));
-        kernels[static_cast<std::size_t>(nt - 1)](c1 - c0, panel, xbuf.data() + t * kXs, kXs, y + t * ldy + r, ldy, c0 > 0);
+        kernels[static_cast<std::size_t>(nt - 1)](c1 - c0, panel, xbuf.data() + t * kXs, kXs, y + t * ldy + r, ldy,
+                                                  c0 > 0);
       }
     }
   }
@@ -534,9 +542,8 @@ std::int64_t matmul_float(std::int64_t n, const std::uint8_t* w, std::size_t rb,
 
 // Rows [r0, r0 + done) of the product for all n_tok tokens, done a multiple of 16 (0: the type has no
 // panel kernel or the batch is too small; the caller's tiles and row kernels do the rest).
-std::int64_t matmul_panels(GgmlType type, std::int64_t n, const void* w, std::size_t rb, const void* x,
-                           std::size_t xs, std::int64_t n_tok, float* y, std::int64_t ldy, std::int64_t r0,
-                           std::int64_t r1) {
+std::int64_t matmul_panels(GgmlType type, std::int64_t n, const void* w, std::size_t rb, const void* x, std::size_t xs,
+                           std::int64_t n_tok, float* y, std::int64_t ldy, std::int64_t r0, std::int64_t r1) {
   if (n_tok < kMinTokens) return 0;
   const auto* wb = static_cast<const std::uint8_t*>(w);
   const auto* xb = static_cast<const std::uint8_t*>(x);

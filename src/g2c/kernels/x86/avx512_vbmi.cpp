@@ -65,8 +65,7 @@ float tail_blocks(const std::uint8_t* w, const BlockQ8_0* x, std::int64_t b0, st
   for (std::int64_t ib = b0; ib < nb; ++ib) {
     const auto& wb = reinterpret_cast<const BlockQ4_0*>(w)[ib];
     int s = 0;
-    for (int k = 0; k < 16; ++k)
-      s += ((wb.qs[k] & 0x0f) - 8) * x[ib].qs[k] + ((wb.qs[k] >> 4) - 8) * x[ib].qs[k + 16];
+    for (int k = 0; k < 16; ++k) s += ((wb.qs[k] & 0x0f) - 8) * x[ib].qs[k] + ((wb.qs[k] >> 4) - 8) * x[ib].qs[k + 16];
     sum += _cvtsh_ss(wb.d) * _cvtsh_ss(x[ib].d) * static_cast<float>(s);
   }
   return sum;
@@ -99,14 +98,14 @@ inline __m512 step4(const std::uint8_t* w, const PrepView& p, std::int64_t g, __
 
 float dot_row(std::int64_t nb, const std::uint8_t* w, const BlockQ8_0* x, const PrepView& p) {
   // Byte j of the quants: block j/16, quant byte j%16, at 18 * (j/16) + 2 + j%16 of the 72 bytes.
-  alignas(64) static const std::uint8_t kQIdx[64] = {
-      2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 20, 21, 22, 23, 24, 25,
-      26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49,
-      50, 51, 52, 53, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70, 71};
+  alignas(64) static const std::uint8_t kQIdx[64] = {2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 17,
+                                                     20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35,
+                                                     38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53,
+                                                     56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70, 71};
   const __m512i qidx = _mm512_load_si512(kQIdx);
   // Word l (l < 16) = the fp16 scale of block l/4 (word 9 * (l/4)).
-  const __m512i didx = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 27, 27, 27, 27, 18, 18, 18,
-                                        18, 9, 9, 9, 9, 0, 0, 0, 0);
+  const __m512i didx = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 27, 27, 27, 27, 18, 18, 18, 18,
+                                        9, 9, 9, 9, 0, 0, 0, 0);
   const __m512i lo4 = _mm512_set1_epi8(0x0f);
   __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
   const std::int64_t ng = nb / 4;
