@@ -92,7 +92,7 @@ Context::Context(const Model& model, const ContextOptions& opts) : model_(model)
                     "n_batch > 0)",
                     opts_.n_ctx, opts_.n_seq, opts_.n_batch));
   if (opts_.n_ctx == 0) opts_.n_ctx = static_cast<std::int32_t>(std::min<std::int64_t>(hp.n_ctx_train, 4096));
-  if (hp.arch == Arch::kGpt2 && opts_.n_ctx > hp.n_ctx_train)
+  if (model.weights().pos_embd && opts_.n_ctx > hp.n_ctx_train)  // learned positions end there
     throw InvalidArgument(
         fmt::format("n_ctx {} exceeds the {} learned positions of this gpt2 model", opts_.n_ctx, hp.n_ctx_train));
   if (opts_.n_ctx > hp.n_ctx_train)

@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <optional>
+#include <string>
 
 #include "g2c/core/error.hpp"
 #include "g2c/core/log.hpp"
@@ -23,62 +25,73 @@
 
 namespace g2c::model {
 
-const char* arch_name(Arch a) {
-  switch (a) {
-    case Arch::kLlama: return "llama";
-    case Arch::kQwen2: return "qwen2";
-    case Arch::kGpt2: return "gpt2";
+namespace {
+
+// Reads `<arch>.<key>` with llama.cpp's get_key(name, required) behaviour; errors name key and file.
+class KeyReader {
+ public:
+  KeyReader(const gguf::File& f, std::string arch) : f_(f), arch_(std::move(arch)) {}
+  std::int64_t req_int(Key k) const { return f_.require_int(key_name(arch_, k)); }
+  std::optional<std::int64_t> opt_int(Key k) const { return f_.get_int(key_name(arch_, k)); }
+  float req_float(Key k) const { return static_cast<float>(f_.require_float(key_name(arch_, k))); }
+  std::optional<float> opt_float(Key k) const {
+    auto v = f_.get_float(key_name(arch_, k));
+    if (!v) return std::nullopt;
+    return static_cast<float>(*v);
   }
-  return "?";
-}
+  std::optional<std::string> opt_str(Key k) const { return f_.get_str(key_name(arch_, k)); }
+  const std::string& arch() const { return arch_; }
 
-std::string blk(std::int64_t il, const char* suffix) { return fmt::format("blk.{}.{}", il, suffix); }
+ private:
+  const gguf::File& f_;
+  std::string arch_;
+};
 
-// ---- keys ------------------------------------------------------------------------------------------
-
-std::int64_t KeyReader::req_int(const std::string& key) const { return f_.require_int(full(key)); }
-std::optional<std::int64_t> KeyReader::opt_int(const std::string& key) const { return f_.get_int(full(key)); }
-float KeyReader::req_float(const std::string& key) const { return static_cast<float>(f_.require_float(full(key))); }
-std::optional<float> KeyReader::opt_float(const std::string& key) const {
-  auto v = f_.get_float(full(key));
-  if (!v) return std::nullopt;
-  return static_cast<float>(*v);
-}
-std::optional<std::string> KeyReader::opt_str(const std::string& key) const { return f_.get_str(full(key)); }
-
-void read_common_hparams(const KeyReader& kr, HParams& hp) {
-  hp.n_ctx_train = kr.req_int("context_length");
-  hp.n_embd = kr.req_int("embedding_length");
-  hp.n_layer = kr.req_int("block_count");
-  hp.n_ff = kr.req_int("feed_forward_length");
-  hp.n_head = kr.req_int("attention.head_count");
-  hp.n_head_kv = kr.opt_int("attention.head_count_kv").value_or(hp.n_head);
+// Hyperparameters of any architecture in the table: the sizes, then the keys its norm and rope types
+// need (n_vocab is already set from token_embd).
+void read_hparams(const KeyReader& kr, const ArchSpec& spec, HParams& hp) {
+  hp.arch = spec.arch;
+  hp.norm_type = spec.norm;
+  hp.rope_type = spec.rope;
+  hp.ffn_type = spec.ffn;
+  hp.n_ctx_train = kr.req_int(Key::kContextLength);
+  hp.n_embd = kr.req_int(Key::kEmbeddingLength);
+  hp.n_layer = kr.req_int(Key::kBlockCount);
+  hp.n_ff = kr.req_int(Key::kFeedForwardLength);
+  hp.n_head = kr.req_int(Key::kHeadCount);
+  hp.n_head_kv = kr.opt_int(Key::kHeadCountKv).value_or(hp.n_head);
   hp.head_dim = hp.n_head > 0 ? hp.n_embd / hp.n_head : 0;
-  hp.head_dim = kr.opt_int("attention.key_length").value_or(hp.head_dim);
-  if (auto vl = kr.opt_int("attention.value_length"); vl && *vl != hp.head_dim)
+  hp.head_dim = kr.opt_int(Key::kKeyLength).value_or(hp.head_dim);
+  // The KV cache and attention kernels use one head size for K and V.
+  if (auto vl = kr.opt_int(Key::kValueLength); vl && *vl != hp.head_dim)
     throw UnsupportedError(
-        fmt::format("{}.attention.value_length {} differs from key_length {}", kr.arch(), *vl, hp.head_dim));
-  hp.n_rot = kr.opt_int("rope.dimension_count").value_or(hp.head_dim);
-  hp.norm_rms_eps = kr.req_float("attention.layer_norm_rms_epsilon");
-  hp.rope_freq_base = kr.opt_float("rope.freq_base").value_or(10000.0f);
+        fmt::format("{} {} differs from key_length {}", key_name(kr.arch(), Key::kValueLength), *vl, hp.head_dim));
+  if (spec.norm == NormType::kRms)
+    hp.norm_rms_eps = kr.req_float(Key::kLayerNormRmsEps);
+  else
+    hp.norm_eps = kr.req_float(Key::kLayerNormEps);
+  if (spec.rope == RopeType::kNone) {
+    hp.n_rot = 0;
+    return;
+  }
+  hp.n_rot = kr.opt_int(Key::kRopeDimensionCount).value_or(hp.head_dim);
+  hp.rope_freq_base = kr.opt_float(Key::kRopeFreqBase).value_or(10000.0f);
   // llama.cpp: freq_scale = 1 / rope.scaling.factor (or the older rope.scale_linear) when set.
-  const std::string scaling = kr.opt_str("rope.scaling.type").value_or("");
+  const std::string scaling = kr.opt_str(Key::kRopeScalingType).value_or("");
   if (scaling == "yarn" || scaling == "longrope")
     throw UnsupportedError(
-        fmt::format("{}.rope.scaling.type '{}' is not supported (none, linear)", kr.arch(), scaling));
-  float factor = kr.opt_float("rope.scaling.factor").value_or(0.0f);
-  if (factor == 0.0f) factor = kr.opt_float("rope.scale_linear").value_or(0.0f);
+        fmt::format("{} '{}' is not supported (none, linear)", key_name(kr.arch(), Key::kRopeScalingType), scaling));
+  float factor = kr.opt_float(Key::kRopeScalingFactor).value_or(0.0f);
+  if (factor == 0.0f) factor = kr.opt_float(Key::kRopeScaleLinear).value_or(0.0f);
   hp.rope_freq_scale = factor == 0.0f ? 1.0f : 1.0f / factor;
 }
 
-// ---- tensors ---------------------------------------------------------------------------------------
-
-namespace {
 std::string shape_of(std::int64_t a, std::int64_t b) { return fmt::format("[{}, {}]", a, b); }
-}  // namespace
 
-WeightTensor Binder::matrix(const std::string& name, std::int64_t n_in, std::int64_t n_out, bool required) {
-  const gguf::TensorInfo* t = f_.find_tensor(name);
+// A matrix with GGUF ne = [n_in, n_out] in any type the kernel table computes; {} when absent and optional.
+WeightTensor bind_matrix(const gguf::File& f, const std::string& name, std::int64_t n_in, std::int64_t n_out,
+                         bool required) {
+  const gguf::TensorInfo* t = f.find_tensor(name);
   if (!t) {
     if (required) throw FormatError(fmt::format("missing tensor '{}' (expected {})", name, shape_of(n_in, n_out)));
     return {};
@@ -104,12 +117,12 @@ WeightTensor Binder::matrix(const std::string& name, std::int64_t n_in, std::int
   w.name = name;
   if (t->n_bytes < w.bytes())
     throw FormatError(fmt::format("tensor {}: {} bytes, expected {}", name, t->n_bytes, w.bytes()));
-  ++n_bound_;
   return w;
 }
 
-WeightTensor Binder::vector(const std::string& name, std::int64_t n, bool required) {
-  const gguf::TensorInfo* t = f_.find_tensor(name);
+// A 1-D F32 vector of n elements; {} when absent and optional.
+WeightTensor bind_vector(const gguf::File& f, const std::string& name, std::int64_t n, bool required) {
+  const gguf::TensorInfo* t = f.find_tensor(name);
   if (!t) {
     if (required) throw FormatError(fmt::format("missing tensor '{}' (expected [{}])", name, n));
     return {};
@@ -127,9 +140,46 @@ WeightTensor Binder::vector(const std::string& name, std::int64_t n, bool requir
   w.n_out = 1;
   w.row_bytes = static_cast<std::size_t>(n) * 4;
   w.name = name;
-  ++n_bound_;
   return w;
 }
+
+// Binds every tensor the architecture's row names, in file order, validating shape and type. Returns
+// how many were bound, so the loader can warn about tensors the architecture does not use.
+std::size_t bind_weights(const gguf::File& f, const ArchSpec& spec, const HParams& hp, Weights& w) {
+  std::size_t n_bound = 0;
+  w.layers.resize(static_cast<std::size_t>(hp.n_layer));
+  for (const TensorSpec& ts : tensor_specs()) {
+    const Has has = spec.has(ts.id);
+    if (has == Has::kNo) continue;
+    const std::int64_t n_in = dim_size(ts.n_in, hp);
+    for (std::int64_t il = ts.per_layer ? 0 : -1; il < (ts.per_layer ? hp.n_layer : 0); ++il) {
+      const std::string name = tensor_name(ts.id, il);
+      WeightTensor t = ts.is_vector() ? bind_vector(f, name, n_in, has == Has::kRequired)
+                                      : bind_matrix(f, name, n_in, dim_size(ts.n_out, hp), has == Has::kRequired);
+      n_bound += t ? 1 : 0;
+      ts.in(w, il) = std::move(t);
+    }
+  }
+  if (!w.output) {  // optional output.weight: tied to the token embedding
+    w.output = w.tok_embd;
+    w.tied_output = true;
+  }
+  return n_bound;
+}
+
+// Calls fn(WeightTensor&) on every tensor slot of w, bound or not (the table lists them all).
+template <class Fn>
+void for_each_weight(Weights& w, Fn&& fn) {
+  for (const TensorSpec& ts : tensor_specs()) {
+    if (!ts.per_layer) {
+      fn(ts.in(w, -1));
+      continue;
+    }
+    for (std::size_t il = 0; il < w.layers.size(); ++il) fn(ts.in(w, static_cast<std::int64_t>(il)));
+  }
+}
+
+}  // namespace
 
 // ---- Model -----------------------------------------------------------------------------------------
 
@@ -168,16 +218,6 @@ std::int32_t token_id_or_none(const gguf::File& f, const char* key, std::int64_t
 // tinyllama-1.1b Q4_0, 2 threads, tg +10-20%. But faulting in the huge pages (direct compaction) made
 // the load 1.4 s against 3 ms in place and llama.cpp's 0.6 s, so it is off by default. The file
 // mapping's data pages are never touched, so only one copy of the weights is ever resident.
-template <class F>
-void for_each_weight(Weights& w, F&& fn) {
-  for (WeightTensor* t : {&w.tok_embd, &w.pos_embd, &w.output_norm, &w.output_norm_b, &w.output, &w.rope_freqs}) fn(*t);
-  for (auto& L : w.layers)
-    for (WeightTensor* t :
-         {&L.attn_norm, &L.attn_norm_b, &L.wq, &L.wk, &L.wv, &L.bq, &L.bk, &L.bv, &L.wqkv, &L.bqkv, &L.wo, &L.bo,
-          &L.ffn_norm, &L.ffn_norm_b, &L.ffn_gate, &L.ffn_up, &L.ffn_up_b, &L.ffn_down, &L.ffn_down_b})
-      fn(*t);
-}
-
 void move_to_huge_pages_impl(Weights& w, std::shared_ptr<void>& keep, const std::string& path, const gguf::File& f) {
   const char* env = std::getenv("G2C_HUGEPAGES");
   if (!env || std::string(env) != "1") return;
@@ -247,38 +287,21 @@ class ModelLoader {
     const gguf::TensorInfo* te = f.find_tensor("token_embd.weight");
     if (!te) throw FormatError("missing tensor 'token_embd.weight'");
     hp.n_vocab = te->ne[1];
-    KeyReader kr(f, hp.arch_name);
-    Binder b(f);
-    using LoadFn = void (*)(const KeyReader&, HParams&);
-    using BindFn = void (*)(Binder&, const HParams&, Weights&);
-    LoadFn load_fn = nullptr;
-    BindFn bind_fn = nullptr;
-    if (hp.arch_name == "llama") {
-      hp.arch = Arch::kLlama;
-      load_fn = &llama_load_hparams;
-      bind_fn = &llama_bind;
-    } else if (hp.arch_name == "qwen2") {
-      hp.arch = Arch::kQwen2;
-      load_fn = &qwen2_load_hparams;
-      bind_fn = &qwen2_bind;
-    } else if (hp.arch_name == "gpt2") {
-      hp.arch = Arch::kGpt2;
-      load_fn = &gpt2_load_hparams;
-      bind_fn = &gpt2_bind;
-    } else {
-      throw UnsupportedError("architecture '" + hp.arch_name + "' is not supported (llama, qwen2, gpt2)");
-    }
-    load_fn(kr, hp);
+    const ArchSpec* spec = find_arch(hp.arch_name);
+    if (!spec)
+      throw UnsupportedError(
+          fmt::format("architecture '{}' is not supported ({})", hp.arch_name, supported_arch_names()));
+    read_hparams(KeyReader(f, hp.arch_name), *spec, hp);
     validate_hparams(hp);
     if (auto tok = f.find("tokenizer.ggml.tokens");
         tok && tok->is_array() && static_cast<std::int64_t>(tok->size()) != hp.n_vocab)
       log_warn("{}: tokenizer has {} tokens, token_embd has {} rows", path, tok->size(), hp.n_vocab);
     hp.bos_id = token_id_or_none(f, "tokenizer.ggml.bos_token_id", hp.n_vocab);
     hp.eos_id = token_id_or_none(f, "tokenizer.ggml.eos_token_id", hp.n_vocab);
-    bind_fn(b, hp, *m->w_);
+    const std::size_t n_bound = bind_weights(f, *spec, hp, *m->w_);
     move_to_huge_pages_impl(*m->w_, m->weights_copy_, path, f);
-    if (b.n_bound() != f.tensors().size())
-      log_warn("{}: {} of {} tensors are not used by the {} architecture", path, f.tensors().size() - b.n_bound(),
+    if (n_bound != f.tensors().size())
+      log_warn("{}: {} of {} tensors are not used by the {} architecture", path, f.tensors().size() - n_bound,
                f.tensors().size(), hp.arch_name);
     return m;
   }
@@ -311,16 +334,9 @@ std::unique_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
 }
 
 std::uint64_t Model::weight_bytes() const {
-  const Weights& w = *w_;
-  std::uint64_t n = w.tok_embd.bytes() + w.pos_embd.bytes() + w.output_norm.bytes() + w.output_norm_b.bytes() +
-                    w.rope_freqs.bytes() + (w.tied_output ? 0 : w.output.bytes());
-  for (const LayerWeights& l : w.layers) {
-    for (const WeightTensor* t :
-         {&l.attn_norm, &l.attn_norm_b, &l.wq, &l.wk, &l.wv, &l.bq, &l.bk, &l.bv, &l.wqkv, &l.bqkv, &l.wo, &l.bo,
-          &l.ffn_norm, &l.ffn_norm_b, &l.ffn_gate, &l.ffn_up, &l.ffn_up_b, &l.ffn_down, &l.ffn_down_b})
-      n += t->bytes();
-  }
-  return n;
+  std::uint64_t n = 0;
+  for_each_weight(*w_, [&](const WeightTensor& t) { n += t.bytes(); });
+  return w_->tied_output ? n - w_->output.bytes() : n;  // a tied output is token_embd, read once
 }
 
 std::string Model::describe() const {

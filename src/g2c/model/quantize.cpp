@@ -13,6 +13,7 @@
 #include "g2c/core/error.hpp"
 #include "g2c/core/thread_pool.hpp"
 #include "g2c/core/timer.hpp"
+#include "g2c/model/arch/arch.hpp"
 #include "g2c/quant/quant.hpp"
 
 namespace g2c::model {
@@ -111,11 +112,11 @@ MixInfo MixInfo::from_gguf(const gguf::File& f) {
     if (v->is_array()) return v->size() ? v->int_at(0) : 0;  // per-layer arrays: layer 0, as n_gqa(0)
     return v->as_i64();
   };
-  m.n_layer = get(m.arch + ".block_count");
-  m.n_head = get(m.arch + ".attention.head_count");
-  m.n_head_kv = get(m.arch + ".attention.head_count_kv");
-  if (m.n_head_kv == 0 && !f.has(m.arch + ".attention.head_count_kv")) m.n_head_kv = m.n_head;
-  m.n_expert = get(m.arch + ".expert_count");
+  m.n_layer = get(key_name(m.arch, Key::kBlockCount));
+  m.n_head = get(key_name(m.arch, Key::kHeadCount));
+  m.n_head_kv = get(key_name(m.arch, Key::kHeadCountKv));
+  if (m.n_head_kv == 0 && !f.has(key_name(m.arch, Key::kHeadCountKv))) m.n_head_kv = m.n_head;
+  m.n_expert = get(key_name(m.arch, Key::kExpertCount));
   return m;
 }
 
@@ -137,7 +138,7 @@ bool is_quantizable(const TensorDesc& t) {
   };
   for (const char* s : kNever)
     if (contains(n, s)) return false;
-  return n != "position_embd.weight" && n != "token_types.weight";
+  return n != tensor_name(Tensor::kPosEmbd) && n != "token_types.weight";
 }
 
 std::vector<std::size_t> llama_tensor_order(std::span<const TensorDesc> tensors) {
@@ -184,6 +185,12 @@ std::vector<std::size_t> llama_tensor_order(std::span<const TensorDesc> tensors)
 // and F16 if even 32 does not divide ne[0].
 std::vector<TensorChoice> choose_tensor_types(std::span<const TensorDesc> tensors, const MixInfo& info, FileType ft,
                                               bool pure) {
+  // Names from the architecture table; the patterns of architectures g2c does not run (attn_kv_b, MoE
+  // experts) stay as llama.cpp spells them.
+  const std::string kTokEmbd = tensor_name(Tensor::kTokEmbd), kOutput = tensor_name(Tensor::kOutput);
+  const char *kAttnQ = tensor_suffix(Tensor::kAttnQ), *kAttnK = tensor_suffix(Tensor::kAttnK),
+             *kAttnV = tensor_suffix(Tensor::kAttnV), *kAttnQkv = tensor_suffix(Tensor::kAttnQkv),
+             *kAttnOut = tensor_suffix(Tensor::kAttnOut);
   const GgmlType base = file_type_base(ft);
   const bool mix = !pure && !is_float_type(base);
   const bool falcon = info.arch == "falcon";
@@ -194,10 +201,9 @@ std::vector<TensorChoice> choose_tensor_types(std::span<const TensorDesc> tensor
   bool has_output = false;
   int max_layer = -1;
   for (const auto& t : tensors) {
-    if (contains(t.name, "attn_v.weight") || contains(t.name, "attn_qkv.weight") ||
-        contains(t.name, "attn_kv_b.weight"))
+    if (contains(t.name, kAttnV) || contains(t.name, kAttnQkv) || contains(t.name, "attn_kv_b.weight"))
       ++n_v;
-    else if (t.name == "output.weight")
+    else if (t.name == kOutput)
       has_output = true;
     max_layer = std::max(max_layer, layer_of(t.name));
   }
@@ -216,12 +222,12 @@ std::vector<TensorChoice> choose_tensor_types(std::span<const TensorDesc> tensor
   auto mixture = [&](const TensorDesc& t, GgmlType type) -> GgmlType {
     const std::string& name = t.name;
     using FT = FileType;
-    if (name == "output.weight" || (!has_output && name == "token_embd.weight")) {
+    if (name == kOutput || (!has_output && name == kTokEmbd)) {
       if (falcon || t.ne[0] % block_of(type) != 0) return GgmlType::Q8_0;
       return type != GgmlType::Q8_0 ? GgmlType::Q6_K : type;
     }
-    if (name == "token_embd.weight") return type;
-    if (contains(name, "attn_v.weight")) {
+    if (name == kTokEmbd) return type;
+    if (contains(name, kAttnV)) {
       if (ft == FT::MOSTLY_Q2_K)
         type = gqa >= 4 ? GgmlType::Q4_K : GgmlType::Q3_K;
       else if (ft == FT::MOSTLY_Q3_K_M)
@@ -237,8 +243,8 @@ std::vector<TensorChoice> choose_tensor_types(std::span<const TensorDesc> tensor
       ++i_v;
       return type;
     }
-    if (contains(name, "attn_k.weight")) return info.n_expert == 8 ? GgmlType::Q8_0 : type;
-    if (contains(name, "attn_q.weight")) return type;
+    if (contains(name, kAttnK)) return info.n_expert == 8 ? GgmlType::Q8_0 : type;
+    if (contains(name, kAttnQ)) return type;
     if (contains(name, "ffn_down")) {
       const int il = layer_index(i_down, name), n = n_layer;
       if (ft == FT::MOSTLY_Q2_K)
@@ -259,7 +265,7 @@ std::vector<TensorChoice> choose_tensor_types(std::span<const TensorDesc> tensor
       ++i_down;
       return type;
     }
-    if (contains(name, "attn_output.weight")) {
+    if (contains(name, kAttnOut)) {
       if (!falcon) {
         if (info.n_expert == 8) {
           if (ft == FT::MOSTLY_Q2_K || ft == FT::MOSTLY_Q3_K_S || ft == FT::MOSTLY_Q3_K_M || ft == FT::MOSTLY_Q4_K_S ||
@@ -276,7 +282,7 @@ std::vector<TensorChoice> choose_tensor_types(std::span<const TensorDesc> tensor
       }
       return type;
     }
-    if (contains(name, "attn_qkv.weight")) {
+    if (contains(name, kAttnQkv)) {
       if (ft == FT::MOSTLY_Q3_K_M || ft == FT::MOSTLY_Q3_K_L)
         type = GgmlType::Q4_K;
       else if (ft == FT::MOSTLY_Q4_K_M)

@@ -10,6 +10,7 @@
 #include "g2c/core/thread_pool.hpp"
 #include "g2c/core/timer.hpp"
 #include "g2c/gguf/gguf.hpp"
+#include "g2c/model/arch/arch.hpp"
 
 namespace g2c::model {
 
@@ -29,6 +30,7 @@ std::uint64_t fnv1a64(const std::string& s) {
   return h;
 }
 
+// Norm weights are drawn around 1 (1 + 0.02 z), every other tensor (norm biases too) around 0 (0.02 z).
 bool is_norm(const std::string& name) { return name.find("_norm.weight") != std::string::npos; }
 
 // GPT-2's byte -> unicode code point table (printable Latin-1 bytes map to themselves, the other 68 to
@@ -101,7 +103,6 @@ std::vector<SynthShape> synth_shapes(bool hidden) {
     s.rope_freq_base = 1000000.0f;
     s.norm_rms_eps = 1e-6f;
     s.tied_output = true;
-    s.qkv_bias = true;
     s.vocab = SynthVocab::kSyntheticBpe;
     s.bpe_pre = "qwen2";
     s.specials = {{151643, "<|endoftext|>"}, {151644, "<|im_start|>"}, {151645, "<|im_end|>"}};
@@ -147,7 +148,6 @@ std::vector<SynthShape> synth_shapes(bool hidden) {
     o.rope_freq_base = 1000000.0f;
     o.norm_rms_eps = 1e-6f;
     o.tied_output = true;
-    o.qkv_bias = true;
     o.vocab = SynthVocab::kSyntheticBpe;
     o.bpe_pre = "qwen2";
     o.specials = {{511, "<|endoftext|>"}};
@@ -165,34 +165,37 @@ std::optional<SynthShape> synth_shape(std::string_view like) {
 }
 
 std::vector<TensorDesc> synth_tensors(const SynthShape& s) {
-  const std::int64_t head_dim = s.n_embd / s.n_head;
-  const std::int64_t n_q = s.n_head * head_dim, n_kv = s.n_head_kv * head_dim;
+  const ArchSpec* spec = find_arch(s.arch);
+  if (!spec) throw InvalidArgument(fmt::format("shape {}: architecture '{}' is not in the table", s.like, s.arch));
+  HParams hp;
+  hp.n_vocab = s.n_vocab, hp.n_embd = s.n_embd, hp.n_layer = s.n_layer, hp.n_ff = s.n_ff;
+  hp.n_head = s.n_head, hp.n_head_kv = s.n_head_kv, hp.head_dim = s.n_embd / s.n_head;
+  hp.n_ctx_train = s.n_ctx_train, hp.n_rot = hp.head_dim;
+  // The architecture's required tensors; an optional output.weight only when the output is not tied.
+  auto wanted = [&](const TensorSpec& ts) {
+    return spec->has(ts.id) == Has::kRequired || (ts.id == Tensor::kOutput && !s.tied_output);
+  };
   std::vector<TensorDesc> t;
-  auto add = [&](std::string name, std::int64_t ne0, std::int64_t ne1 = 0) {
+  auto add = [&](const TensorSpec& ts, std::int64_t il) {
     TensorDesc d;
-    d.name = std::move(name);
-    d.n_dims = ne1 ? 2 : 1;
-    d.ne = {ne0, ne1 ? ne1 : 1, 1, 1};
+    d.name = tensor_name(ts.id, il);
+    d.n_dims = ts.is_vector() ? 1 : 2;
+    d.ne = {dim_size(ts.n_in, hp), dim_size(ts.n_out, hp), 1, 1};
     t.push_back(std::move(d));
   };
-  add("token_embd.weight", s.n_embd, s.n_vocab);  // [n_vocab][n_embd]
-  for (std::int64_t il = 0; il < s.n_layer; ++il) {
-    const std::string p = fmt::format("blk.{}.", il);
-    add(p + "attn_norm.weight", s.n_embd);
-    add(p + "attn_q.weight", s.n_embd, n_q);  // [n_head*head_dim][n_embd]
-    if (s.qkv_bias) add(p + "attn_q.bias", n_q);
-    add(p + "attn_k.weight", s.n_embd, n_kv);  // [n_head_kv*head_dim][n_embd]
-    if (s.qkv_bias) add(p + "attn_k.bias", n_kv);
-    add(p + "attn_v.weight", s.n_embd, n_kv);
-    if (s.qkv_bias) add(p + "attn_v.bias", n_kv);
-    add(p + "attn_output.weight", n_q, s.n_embd);  // [n_embd][n_head*head_dim]
-    add(p + "ffn_norm.weight", s.n_embd);
-    add(p + "ffn_gate.weight", s.n_embd, s.n_ff);  // [n_ff][n_embd]
-    add(p + "ffn_up.weight", s.n_embd, s.n_ff);
-    add(p + "ffn_down.weight", s.n_ff, s.n_embd);  // [n_embd][n_ff]
+  // Converter order: the global tensors before the blocks, every block, the global tensors after.
+  bool blocks_done = false;
+  for (const TensorSpec& ts : tensor_specs()) {
+    if (!wanted(ts)) continue;
+    if (!ts.per_layer) {
+      add(ts, -1);
+    } else if (!blocks_done) {
+      blocks_done = true;
+      for (std::int64_t il = 0; il < s.n_layer; ++il)
+        for (const TensorSpec& ls : tensor_specs())
+          if (ls.per_layer && wanted(ls)) add(ls, il);
+    }
   }
-  add("output_norm.weight", s.n_embd);
-  if (!s.tied_output) add("output.weight", s.n_embd, s.n_vocab);  // [n_vocab][n_embd]
   return t;
 }
 
@@ -249,16 +252,21 @@ SynthReport synth_model(const SynthOptions& o, const std::string& out_path) {
   const std::string& a = s.arch;
   w.set("general.architecture", gguf::Value::str(a));
   w.set("general.name", gguf::Value::str("g2c synth " + s.like + " (random weights)"));
-  w.set(a + ".context_length", gguf::Value::u32(static_cast<std::uint32_t>(s.n_ctx_train)));
-  w.set(a + ".embedding_length", gguf::Value::u32(static_cast<std::uint32_t>(s.n_embd)));
-  w.set(a + ".block_count", gguf::Value::u32(static_cast<std::uint32_t>(s.n_layer)));
-  w.set(a + ".feed_forward_length", gguf::Value::u32(static_cast<std::uint32_t>(s.n_ff)));
-  w.set(a + ".attention.head_count", gguf::Value::u32(static_cast<std::uint32_t>(s.n_head)));
-  w.set(a + ".attention.head_count_kv", gguf::Value::u32(static_cast<std::uint32_t>(s.n_head_kv)));
-  w.set(a + ".attention.layer_norm_rms_epsilon", gguf::Value::f32(s.norm_rms_eps));
-  w.set(a + ".rope.freq_base", gguf::Value::f32(s.rope_freq_base));
-  w.set(a + ".rope.dimension_count", gguf::Value::u32(static_cast<std::uint32_t>(s.n_embd / s.n_head)));
-  w.set(a + ".vocab_size", gguf::Value::u32(static_cast<std::uint32_t>(s.n_vocab)));
+  const ArchSpec& spec = *find_arch(a);  // synth_tensors checked it
+  auto set_u32 = [&](Key k, std::int64_t v) { w.set(key_name(a, k), gguf::Value::u32(static_cast<std::uint32_t>(v))); };
+  set_u32(Key::kContextLength, s.n_ctx_train);
+  set_u32(Key::kEmbeddingLength, s.n_embd);
+  set_u32(Key::kBlockCount, s.n_layer);
+  set_u32(Key::kFeedForwardLength, s.n_ff);
+  set_u32(Key::kHeadCount, s.n_head);
+  set_u32(Key::kHeadCountKv, s.n_head_kv);
+  w.set(key_name(a, spec.norm == NormType::kRms ? Key::kLayerNormRmsEps : Key::kLayerNormEps),
+        gguf::Value::f32(s.norm_rms_eps));
+  if (spec.rope != RopeType::kNone) {
+    w.set(key_name(a, Key::kRopeFreqBase), gguf::Value::f32(s.rope_freq_base));
+    set_u32(Key::kRopeDimensionCount, s.n_embd / s.n_head);
+  }
+  set_u32(Key::kVocabSize, s.n_vocab);
   w.set("general.file_type", gguf::Value::u32(static_cast<std::uint32_t>(o.ftype)));
   w.set("general.quantization_version", gguf::Value::u32(2));
   w.set("g2c.synth.like", gguf::Value::str(s.like));

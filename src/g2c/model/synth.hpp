@@ -28,7 +28,7 @@ enum class SynthVocab {
 
 struct SynthShape {
   std::string like;  // "tinyllama-1.1b"
-  std::string arch;  // general.architecture: "llama" or "qwen2"
+  std::string arch;  // general.architecture, a row of the architecture table (model/arch/arch.hpp)
   std::int64_t n_embd = 0;
   std::int64_t n_layer = 0;
   std::int64_t n_head = 0;
@@ -39,7 +39,6 @@ struct SynthShape {
   float rope_freq_base = 10000.0f;
   float norm_rms_eps = 1e-5f;
   bool tied_output = false;  // no output.weight: the output projection is token_embd
-  bool qkv_bias = false;     // qwen2: attn_q/k/v.bias
   SynthVocab vocab = SynthVocab::kCopied;
   std::string bpe_pre = "default";  // tokenizer.ggml.pre of a synthetic BPE vocabulary
   // Synthetic vocabulary: special tokens (id, text), control type; the rest are byte / merged tokens.
