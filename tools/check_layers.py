@@ -17,7 +17,7 @@ ALLOWED = {
     "kernels": {"core", "gguf", "quant"},
     "tokenizer": {"core", "gguf"},
     "sampling": {"core", "gguf"},
-    "model": {"core", "gguf", "quant", "kernels", "tokenizer"},
+    "model": {"core", "gguf", "quant", "kernels", "tokenizer", "sampling"},
     "engine": {"core", "gguf", "quant", "kernels", "tokenizer", "sampling", "model"},
     "inference": {"core", "gguf", "quant", "kernels", "tokenizer", "sampling", "model", "engine"},
     "server": {"core", "gguf", "quant", "kernels", "tokenizer", "sampling", "model", "engine", "inference"},

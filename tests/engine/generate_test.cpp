@@ -9,6 +9,7 @@
 
 #include "g2c/engine/generate.hpp"
 #include "g2c/model/model.hpp"
+#include "g2c/sampling/sampler.hpp"
 #include "g2c/tokenizer/tokenizer.hpp"
 
 namespace g2c::engine {
@@ -283,7 +284,7 @@ TEST_F(Stories, LogprobsAreTheModelsLogSoftmax) {
   // Step 0 independently: one forward pass of BOS and the model layer's own log-softmax.
   auto ctx2 = context();
   ctx2->decode({{1, 0, 0, true}});
-  EXPECT_NEAR(r.logprobs[0], model::token_logprob(ctx2->logits(0), 403), 1e-9);
+  EXPECT_NEAR(r.logprobs[0], sampling::log_softmax_at(ctx2->logits(0), 403), 1e-9);
   // README step-0 logits: 403 has 17.0235 and the runner-up 385 has 15.4062, so p(403) < 1/(1+e^-1.6173).
   EXPECT_LT(r.logprobs[0], -std::log1p(std::exp(15.4062 - 17.0235)) + 1e-3);
   for (double lp : r.logprobs) EXPECT_LT(lp, 0.0);

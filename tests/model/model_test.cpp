@@ -376,12 +376,5 @@ TEST(Loading, ValidationNamesTheTensorWithExpectedAndActual) {
   EXPECT_THROW(Model::load(kModels + "no-such-file.gguf"), IoError);
 }
 
-TEST(Logprob, MatchesDirectFormula) {
-  std::vector<float> l = {1.0f, 2.0f, 3.0f};
-  const double z = std::log(std::exp(1.0) + std::exp(2.0) + std::exp(3.0));
-  EXPECT_NEAR(token_logprob(l, 2), 3.0 - z, 1e-12);
-  EXPECT_NEAR(token_logprob(l, 0), 1.0 - z, 1e-12);
-}
-
 }  // namespace
 }  // namespace g2c::model

@@ -1,12 +1,13 @@
 // The forward pass: straight-line code over buffers allocated once per Context (llama2.c run.c
 // `forward`, gemma.cpp TransformerLayer). Every operation goes through the kernel table.
 //
-// A batch is cut into passes of at most n_batch tokens. In each pass, for every layer: norm, Q/K/V
-// projections for all tokens (one weight read per pass: matmul; a single token uses matvec), RoPE,
-// K/V rows stored into each token's own sequence cache, then causal attention of every (token, head)
-// over its sequence's cache rows 0..pos (runs of consecutive tokens share each K/V row read:
-// attend_multi), output projection, FFN. Only tokens that asked for logits go through the output
-// norm and the vocabulary projection.
+// A batch is cut into passes of at most n_batch tokens. A pass of one token is forward_token (every
+// projection a matvec); a larger one, whichever sequences its tokens belong to, is forward_batch (every
+// projection a matmul, each weight read once for all tokens). Both run the same steps (Pass::layer):
+// norm, Q/K/V, RoPE, K/V rows into each token's own sequence cache, causal attention of every (token,
+// head) over its sequence's rows 0..pos (runs of consecutive tokens share each K/V row read:
+// attend_multi), output projection, FFN. Only tokens that asked for logits go through the output norm
+// and the vocabulary projection.
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -237,112 +238,145 @@ void Context::decode(std::span<const BatchToken> batch) {
   run(ex, ex_slot);
 }
 
-void Context::run(std::span<const BatchToken> batch, std::span<const std::int32_t> out_slot) {
-  const HParams& hp = model_.hparams();
-  const Weights& w = model_.weights();
-  State& s = *st_;
-  const kernels::KernelTable& k = *s.k;
-  ThreadPool& pool = s.pool;
-  const std::int64_t E = hp.n_embd, Eq = hp.n_embd_q(), Ekv = hp.n_embd_kv(), hd = hp.head_dim;
-  const std::int64_t n_vocab = hp.n_vocab;
-  const int kvi = kernels::kv_index(s.kv_type);
-  const std::size_t kv_elem = s.kv_type == GgmlType::F16 ? 2 : 4;
-  const float kq_scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const std::int64_t group = hp.n_head / hp.n_head_kv;
-  const kernels::RopeMode rope_mode =
-      hp.rope_type == RopeType::kNeox ? kernels::RopeMode::kNeox : kernels::RopeMode::kNorm;
+// ---- the forward pass ------------------------------------------------------------------------------
 
-  // y_i [n][W_i.n_out] = x [n][n_in] . W_i^T for up to 3 weights that read the same input (Q, K, V;
-  // gate, up), rows split across the pool in ONE parallel region: decode passes through a barrier per
-  // region, and one thread waiting there for the other cost 10% of llama-110m decode.
-  // One token: the decode kernel (matvec) over row chunks taken dynamically (rows are independent, so
-  // the result does not depend on which thread computes a chunk); several: the prefill kernel (matmul)
-  // over a fixed split on multiples of kMatmulGrain rows.
-  struct Proj {
-    const WeightTensor* W;
-    float* y;
-  };
-  auto project_all = [&](std::initializer_list<Proj> list, const float* x, std::int64_t n) {
-    const Proj* ps = list.begin();
-    const int np = static_cast<int>(list.size());
-    const std::int64_t n_in = ps[0].W->n_in;
-    const void* xin[3] = {x, x, x};
-    std::size_t x_stride[3];
-    // Activations converted once per distinct activation type (s.act holds up to three conversions).
-    const std::size_t act_cap = s.act.size() / 3;
+namespace {
+
+// y [n][W->n_out] = x [n][W->n_in] . W^T. Up to three projections that read the same x (Q, K, V; gate,
+// up) are computed in ONE parallel region: a region ends in a barrier, and one thread waiting there for
+// the other cost 10% of llama-110m decode.
+struct Proj {
+  const WeightTensor* W;
+  float* y;
+};
+using Projs = std::initializer_list<Proj>;
+
+}  // namespace
+
+// The steps of one pass over at most n_ub tokens (a slice of a batch), over the Context's buffers.
+// forward_token and forward_batch below string them together; they differ only in how a projection
+// is computed.
+struct Context::Pass {
+  Pass(Context& c, std::span<const BatchToken> tokens, std::span<const std::int32_t> slots)
+      : hp(c.model_.hparams()),
+        w(c.model_.weights()),
+        s(*c.st_),
+        k(*s.k),
+        n_ctx(c.opts_.n_ctx),
+        embeddings(c.opts_.embeddings),
+        tok(tokens.data()),
+        slot(slots.data()),
+        n(static_cast<std::int64_t>(tokens.size())) {}
+
+  const HParams& hp;
+  const Weights& w;
+  State& s;
+  const kernels::KernelTable& k;
+  const std::int32_t n_ctx;
+  const bool embeddings;
+  const BatchToken* tok;     // [n]
+  const std::int32_t* slot;  // [n] output slot of each token, -1: no logits
+  const std::int64_t n;
+
+  // Activations converted to each weight's act_type, once per distinct type; s.act holds three copies.
+  // xin[i] and stride[i] are the input of projection i.
+  void convert(Projs ps, const float* x, std::int64_t n_rows, const void* xin[3], std::size_t stride[3]) const {
+    const std::int64_t n_in = ps.begin()->W->n_in;
+    const std::size_t cap = s.act.size() / 3;
+    int i = 0;
+    for (const Proj& p : ps) {
+      const kernels::TypeKernels& tk = k.types[static_cast<std::size_t>(p.W->type)];
+      G2C_CHECK(p.W->n_in == n_in);
+      xin[i] = x;
+      stride[i] = static_cast<std::size_t>(n_in) * sizeof(float);
+      if (tk.from_float) {
+        stride[i] = static_cast<std::size_t>(*row_bytes(tk.act_type, static_cast<std::uint64_t>(n_in)));
+        int same = -1;
+        for (int j = 0; j < i; ++j)
+          if (k.types[static_cast<std::size_t>(ps.begin()[j].W->type)].act_type == tk.act_type && xin[j] != x) same = j;
+        if (same >= 0) {
+          xin[i] = xin[same];
+        } else {
+          std::uint8_t* dst = s.act.data() + static_cast<std::size_t>(i) * cap;
+          G2C_CHECK(stride[i] * static_cast<std::size_t>(n_rows) <= cap);
+          for (std::int64_t it = 0; it < n_rows; ++it) tk.from_float(x + it * n_in, dst + it * stride[i], n_in);
+          xin[i] = dst;
+        }
+      }
+      ++i;
+    }
+  }
+
+  // One activation row x [W.n_in]: the decode kernel (matvec) over row chunks handed out dynamically,
+  // half a thread's share of a matrix each (never spanning two matrices): enough to even out the threads,
+  // long runs for the prefetcher (1/8 shares measured 10% slower on llama-110m Q8_0). Rows are
+  // independent, so which thread computes a chunk never changes the result.
+  void project_rows(Projs ps, const float* x) const {
+    const void* xin[3];
+    std::size_t stride[3];
+    convert(ps, x, 1, xin, stride);
+    const Proj* p = ps.begin();
+    const int np = static_cast<int>(ps.size());
+    std::int64_t chunk[3], first[4] = {0, 0, 0, 0};
     for (int i = 0; i < np; ++i) {
-      const kernels::TypeKernels& tk = k.types[static_cast<std::size_t>(ps[i].W->type)];
-      G2C_CHECK(ps[i].W->n_in == n_in);
-      x_stride[i] = static_cast<std::size_t>(n_in) * sizeof(float);
-      if (!tk.from_float) continue;
-      x_stride[i] = static_cast<std::size_t>(*row_bytes(tk.act_type, static_cast<std::uint64_t>(n_in)));
-      int same = -1;
-      for (int j = 0; j < i; ++j)
-        if (k.types[static_cast<std::size_t>(ps[j].W->type)].act_type == tk.act_type && xin[j] != x) same = j;
-      if (same >= 0) {
-        xin[i] = xin[same];
-        continue;
-      }
-      std::uint8_t* dst = s.act.data() + static_cast<std::size_t>(i) * act_cap;
-      G2C_CHECK(x_stride[i] * static_cast<std::size_t>(n) <= act_cap);
-      for (std::int64_t it = 0; it < n; ++it) tk.from_float(x + it * n_in, dst + it * x_stride[i], n_in);
-      xin[i] = dst;
+      chunk[i] = std::max<std::int64_t>(16, p[i].W->n_out / (2 * s.pool.size()) / 16 * 16);
+      first[i + 1] = first[i] + (p[i].W->n_out + chunk[i] - 1) / chunk[i];
     }
-    if (n == 1) {
-      // Chunks of half a thread's share of each matrix (a chunk never spans two matrices): enough to
-      // even out the threads, and long sequential runs for the prefetcher (1/8 shares measured 10%
-      // slower on llama-110m Q8_0).
-      std::int64_t chunk[3], first[4] = {0, 0, 0, 0};
+    s.pool.parallel_for_dynamic(first[np], 1, [&](std::int64_t c0, std::int64_t c1) {
+      for (std::int64_t c = c0; c < c1; ++c) {
+        int i = 0;
+        while (c >= first[i + 1]) ++i;
+        const WeightTensor& W = *p[i].W;
+        const std::int64_t r0 = (c - first[i]) * chunk[i], r1 = std::min(W.n_out, r0 + chunk[i]);
+        k.types[static_cast<std::size_t>(W.type)].matvec(W.n_in, W.data, W.row_bytes, xin[i], p[i].y, r0, r1);
+      }
+    });
+  }
+
+  // Several activation rows x [n_rows][W.n_in]: the prefill kernel (matmul), which reads each weight row
+  // once for all of them; rows split between threads at fixed multiples of kMatmulGrain.
+  void project_panels(Projs ps, const float* x, std::int64_t n_rows) const {
+    const void* xin[3];
+    std::size_t stride[3];
+    convert(ps, x, n_rows, xin, stride);
+    const Proj* p = ps.begin();
+    const int np = static_cast<int>(ps.size());
+    s.pool.run([&](int ith, int nth) {
       for (int i = 0; i < np; ++i) {
-        chunk[i] = std::max<std::int64_t>(16, ps[i].W->n_out / (2 * pool.size()) / 16 * 16);
-        first[i + 1] = first[i] + (ps[i].W->n_out + chunk[i] - 1) / chunk[i];
+        const WeightTensor& W = *p[i].W;
+        const auto [r0, r1] = ThreadPool::chunk(W.n_out, ith, nth, kMatmulGrain);
+        if (r0 < r1)
+          k.types[static_cast<std::size_t>(W.type)].matmul(W.n_in, W.data, W.row_bytes, xin[i], stride[i], n_rows,
+                                                           p[i].y, W.n_out, r0, r1);
       }
-      pool.parallel_for_dynamic(first[np], 1, [&](std::int64_t c0, std::int64_t c1) {
-        for (std::int64_t c = c0; c < c1; ++c) {
-          int i = 0;
-          while (c >= first[i + 1]) ++i;
-          const WeightTensor& W = *ps[i].W;
-          const std::int64_t r0 = (c - first[i]) * chunk[i], r1 = std::min(W.n_out, r0 + chunk[i]);
-          k.types[static_cast<std::size_t>(W.type)].matvec(n_in, W.data, W.row_bytes, xin[i], ps[i].y, r0, r1);
-        }
-      });
-    } else {
-      pool.run([&](int ith, int nth) {
-        for (int i = 0; i < np; ++i) {
-          const WeightTensor& W = *ps[i].W;
-          const auto [r0, r1] = ThreadPool::chunk(W.n_out, ith, nth, kMatmulGrain);
-          if (r0 < r1)
-            k.types[static_cast<std::size_t>(W.type)].matmul(n_in, W.data, W.row_bytes, xin[i], x_stride[i], n, ps[i].y,
-                                                             W.n_out, r0, r1);
-        }
-      });
-    }
-  };
-  auto project = [&](const WeightTensor& W, const float* x, std::int64_t n, float* y) { project_all({{&W, y}}, x, n); };
-  auto add_bias = [&](const WeightTensor& b, float* y, std::int64_t n) {
+    });
+  }
+
+  void add_bias(const WeightTensor& b, float* y) const {  // y [n][b.n_in] += b
     if (!b) return;
     for (std::int64_t it = 0; it < n; ++it) k.add(y + it * b.n_in, b.f32(), y + it * b.n_in, b.n_in);
-  };
-  auto norm = [&](const WeightTensor& g, const WeightTensor& b, const float* x, float* y, std::int64_t n) {
-    for (std::int64_t it = 0; it < n; ++it) {
+  }
+  void add_residual() const {  // x += proj, [n][n_embd]
+    const std::int64_t E = hp.n_embd;
+    for (std::int64_t it = 0; it < n; ++it) k.add(s.x.data() + it * E, s.proj.data() + it * E, s.x.data() + it * E, E);
+  }
+  void norm(const WeightTensor& g, const WeightTensor& b, const float* x, float* y, std::int64_t n_rows) const {
+    const std::int64_t E = hp.n_embd;
+    for (std::int64_t it = 0; it < n_rows; ++it) {
       if (hp.norm_type == NormType::kRms)
         k.rmsnorm(x + it * E, g.f32(), y + it * E, E, hp.norm_rms_eps);
       else
         k.layernorm(x + it * E, g.f32(), b ? b.f32() : nullptr, y + it * E, E, hp.norm_eps);
     }
-  };
-  auto cache_row = [&](AlignedBuffer<std::uint8_t>& c, std::int32_t seq, std::int64_t il, std::int32_t pos) {
+  }
+  std::uint8_t* cache_row(AlignedBuffer<std::uint8_t>& c, std::int32_t seq, std::int64_t il, std::int32_t pos) const {
     return c.data() + static_cast<std::size_t>(seq) * s.kv_seq +
-           (static_cast<std::size_t>(il) * static_cast<std::size_t>(opts_.n_ctx) + static_cast<std::size_t>(pos)) *
-               s.kv_row;
-  };
+           (static_cast<std::size_t>(il) * static_cast<std::size_t>(n_ctx) + static_cast<std::size_t>(pos)) * s.kv_row;
+  }
 
-  for (std::size_t b0 = 0; b0 < batch.size(); b0 += static_cast<std::size_t>(s.n_ub)) {
-    const std::int64_t n = static_cast<std::int64_t>(std::min(batch.size() - b0, static_cast<std::size_t>(s.n_ub)));
-    const BatchToken* tok = batch.data() + b0;
-    const std::int32_t* slot = out_slot.data() + b0;
-
-    // Embeddings (+ learned positions), one row dequantized per token.
+  // x = token embedding (+ learned position), one row dequantized per token.
+  void embed() const {
+    const std::int64_t E = hp.n_embd;
     for (std::int64_t it = 0; it < n; ++it) {
       float* xr = s.x.data() + it * E;
       quant::dequantize_row(w.tok_embd.type, w.tok_embd.row(tok[it].token), xr, E);
@@ -352,7 +386,12 @@ void Context::run(std::span<const BatchToken> batch, std::span<const std::int32_
         k.add(xr, tmp, xr, E);
       }
     }
-    // Attention chunks: runs of consecutive positions of one sequence, cut every s.att_tok tokens.
+  }
+
+  // Per pass, not per layer: RoPE (cos, sin) of each token's position, how many cache rows each token
+  // attends over (pos + 1), and the attention work chunks: runs of consecutive positions of one
+  // sequence, cut every s.att_tok tokens.
+  void plan_positions() const {
     s.att_chunks.clear();
     for (std::int64_t it = 0; it < n;) {
       std::int64_t e = it + 1;
@@ -361,126 +400,178 @@ void Context::run(std::span<const BatchToken> batch, std::span<const std::int32_
       it = e;
     }
     for (std::int64_t it = 0; it < n; ++it) s.att_kv[static_cast<std::size_t>(it)] = tok[it].pos + 1;
-    if (hp.rope_type != RopeType::kNone)
-      for (std::int64_t it = 0; it < n; ++it)
-        k.rope_cache(tok[it].pos, hp.n_rot, hp.rope_freq_base, hp.rope_freq_scale,
-                     w.rope_freqs ? w.rope_freqs.f32() : nullptr, s.rope_cs.data() + it * hp.n_rot);
+    if (hp.rope_type == RopeType::kNone) return;
+    for (std::int64_t it = 0; it < n; ++it)
+      k.rope_cache(tok[it].pos, hp.n_rot, hp.rope_freq_base, hp.rope_freq_scale,
+                   w.rope_freqs ? w.rope_freqs.f32() : nullptr, s.rope_cs.data() + it * hp.n_rot);
+  }
 
-    for (std::int64_t il = 0; il < hp.n_layer; ++il) {
-      const LayerWeights& L = w.layers[static_cast<std::size_t>(il)];
-
-      // ---- attention ----
-      norm(L.attn_norm, L.attn_norm_b, s.x.data(), s.xn.data(), n);
-      if (L.wqkv) {
-        const std::int64_t nq = Eq + 2 * Ekv;
-        project(L.wqkv, s.xn.data(), n, s.qkv.data());
-        add_bias(L.bqkv, s.qkv.data(), n);
-        for (std::int64_t it = 0; it < n; ++it) {
-          const float* r = s.qkv.data() + it * nq;
-          std::memcpy(s.q.data() + it * Eq, r, Eq * sizeof(float));
-          std::memcpy(s.kx.data() + it * Ekv, r + Eq, Ekv * sizeof(float));
-          std::memcpy(s.vx.data() + it * Ekv, r + Eq + Ekv, Ekv * sizeof(float));
-        }
-      } else {
-        project_all({{&L.wq, s.q.data()}, {&L.wk, s.kx.data()}, {&L.wv, s.vx.data()}}, s.xn.data(), n);
-        add_bias(L.bq, s.q.data(), n);
-        add_bias(L.bk, s.kx.data(), n);
-        add_bias(L.bv, s.vx.data(), n);
-      }
-      for (std::int64_t it = 0; it < n; ++it) {
-        if (hp.rope_type != RopeType::kNone) {
-          const float* cs = s.rope_cs.data() + it * hp.n_rot;
-          k.rope(s.q.data() + it * Eq, hp.n_head, hd, hp.n_rot, cs, rope_mode);
-          k.rope(s.kx.data() + it * Ekv, hp.n_head_kv, hd, hp.n_rot, cs, rope_mode);
-        }
-        k.kv_store[kvi](s.kx.data() + it * Ekv, cache_row(s.k_cache, tok[it].seq, il, tok[it].pos), Ekv);
-        k.kv_store[kvi](s.vx.data() + it * Ekv, cache_row(s.v_cache, tok[it].seq, il, tok[it].pos), Ekv);
-      }
-      // Every (token, head) attends over its own sequence's rows 0..pos. A work item is (chunk, KV
-      // head): the chunk's tokens times the group's query heads share each K/V row (attend_multi).
-      // Items are independent and each writes only its own outputs, so taking them from a shared
-      // counter (longest histories first) gives the same result for any thread count.
-      const std::int64_t n_items = static_cast<std::int64_t>(s.att_chunks.size()) * hp.n_head_kv;
-      std::atomic<std::int64_t> next_item{0};
-      pool.run([&](int ith, int) {
-        float* scratch = s.scores.data() + static_cast<std::size_t>(ith) * s.att_scratch;
-        for (std::int64_t i = next_item.fetch_add(1, std::memory_order_relaxed); i < n_items;
-             i = next_item.fetch_add(1, std::memory_order_relaxed)) {
-          const std::int64_t item = n_items - 1 - i;
-          const auto [t0, n_tok] = s.att_chunks[static_cast<std::size_t>(item / hp.n_head_kv)];
-          const std::int64_t kvh = item % hp.n_head_kv;
-          const std::size_t head_off = static_cast<std::size_t>(kvh * hd) * kv_elem;
-          const std::int64_t q_off = t0 * Eq + kvh * group * hd;
-          k.attend_multi[kvi](s.q.data() + q_off, Eq, cache_row(s.k_cache, tok[t0].seq, il, 0) + head_off,
-                              cache_row(s.v_cache, tok[t0].seq, il, 0) + head_off, s.kv_row, s.att_kv.data() + t0,
-                              n_tok, group, hd, kq_scale, scratch, s.att.data() + q_off, Eq);
-        }
-      });
-      project(L.wo, s.att.data(), n, s.proj.data());
-      add_bias(L.bo, s.proj.data(), n);
-      for (std::int64_t it = 0; it < n; ++it)
-        k.add(s.x.data() + it * E, s.proj.data() + it * E, s.x.data() + it * E, E);
-
-      // ---- feed-forward ----
-      norm(L.ffn_norm, L.ffn_norm_b, s.x.data(), s.xn.data(), n);
-      if (hp.ffn_type == FfnType::kSwiglu) {
-        project_all({{&L.ffn_gate, s.ff_a.data()}, {&L.ffn_up, s.ff_b.data()}}, s.xn.data(), n);
-        for (std::int64_t it = 0; it < n; ++it)
-          k.swiglu(s.ff_a.data() + it * hp.n_ff, s.ff_b.data() + it * hp.n_ff, s.ff_a.data() + it * hp.n_ff, hp.n_ff);
-      } else {
-        project(L.ffn_up, s.xn.data(), n, s.ff_a.data());
-        add_bias(L.ffn_up_b, s.ff_a.data(), n);
-        k.gelu(s.ff_a.data(), s.ff_a.data(), n * hp.n_ff);
-      }
-      project(L.ffn_down, s.ff_a.data(), n, s.proj.data());
-      add_bias(L.ffn_down_b, s.proj.data(), n);
-      for (std::int64_t it = 0; it < n; ++it)
-        k.add(s.x.data() + it * E, s.proj.data() + it * E, s.x.data() + it * E, E);
+  // Q, K, V of every token: s.q [n][n_embd_q], s.kx and s.vx [n][n_embd_kv], biased, before RoPE.
+  template <class Project>
+  void qkv(const LayerWeights& L, Project project) const {
+    const std::int64_t Eq = hp.n_embd_q(), Ekv = hp.n_embd_kv();
+    if (!L.wqkv) {
+      project({{&L.wq, s.q.data()}, {&L.wk, s.kx.data()}, {&L.wv, s.vx.data()}}, s.xn.data());
+      add_bias(L.bq, s.q.data());
+      add_bias(L.bk, s.kx.data());
+      add_bias(L.bv, s.vx.data());
+      return;
     }
-
-    // The cache now holds these tokens.
+    // Fused QKV: rows Q, then K, then V of one matrix, split after the bias.
+    project({{&L.wqkv, s.qkv.data()}}, s.xn.data());
+    add_bias(L.bqkv, s.qkv.data());
     for (std::int64_t it = 0; it < n; ++it) {
-      const auto seq = static_cast<std::size_t>(tok[it].seq);
-      auto& hist = s.history[seq];
+      const float* r = s.qkv.data() + it * (Eq + 2 * Ekv);
+      std::memcpy(s.q.data() + it * Eq, r, Eq * sizeof(float));
+      std::memcpy(s.kx.data() + it * Ekv, r + Eq, Ekv * sizeof(float));
+      std::memcpy(s.vx.data() + it * Ekv, r + Eq + Ekv, Ekv * sizeof(float));
+    }
+  }
+
+  // RoPE on q and k, then k and v into each token's own sequence cache at its position.
+  void rope_and_store(std::int64_t il) const {
+    const std::int64_t Eq = hp.n_embd_q(), Ekv = hp.n_embd_kv();
+    const int kvi = kernels::kv_index(s.kv_type);
+    const auto mode = hp.rope_type == RopeType::kNeox ? kernels::RopeMode::kNeox : kernels::RopeMode::kNorm;
+    for (std::int64_t it = 0; it < n; ++it) {
+      if (hp.rope_type != RopeType::kNone) {
+        const float* cs = s.rope_cs.data() + it * hp.n_rot;
+        k.rope(s.q.data() + it * Eq, hp.n_head, hp.head_dim, hp.n_rot, cs, mode);
+        k.rope(s.kx.data() + it * Ekv, hp.n_head_kv, hp.head_dim, hp.n_rot, cs, mode);
+      }
+      k.kv_store[kvi](s.kx.data() + it * Ekv, cache_row(s.k_cache, tok[it].seq, il, tok[it].pos), Ekv);
+      k.kv_store[kvi](s.vx.data() + it * Ekv, cache_row(s.v_cache, tok[it].seq, il, tok[it].pos), Ekv);
+    }
+  }
+
+  // s.att [n][n_embd_q]: every (token, head) attends over its own sequence's rows 0..pos. A work item is
+  // (chunk, KV head): the chunk's tokens times the group's query heads share each K/V row
+  // (attend_multi). Items are independent and each writes only its own outputs, so taking them from a
+  // shared counter (longest histories first) gives the same result for any thread count.
+  void attend(std::int64_t il) const {
+    const std::int64_t Eq = hp.n_embd_q(), hd = hp.head_dim, group = hp.n_head / hp.n_head_kv;
+    const int kvi = kernels::kv_index(s.kv_type);
+    const std::size_t kv_elem = s.kv_type == GgmlType::F16 ? 2 : 4;
+    const float kq_scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    const std::int64_t n_items = static_cast<std::int64_t>(s.att_chunks.size()) * hp.n_head_kv;
+    std::atomic<std::int64_t> next_item{0};
+    s.pool.run([&](int ith, int) {
+      float* scratch = s.scores.data() + static_cast<std::size_t>(ith) * s.att_scratch;
+      for (std::int64_t i = next_item.fetch_add(1, std::memory_order_relaxed); i < n_items;
+           i = next_item.fetch_add(1, std::memory_order_relaxed)) {
+        const std::int64_t item = n_items - 1 - i;
+        const auto [t0, n_tok] = s.att_chunks[static_cast<std::size_t>(item / hp.n_head_kv)];
+        const std::int64_t kvh = item % hp.n_head_kv;
+        const std::size_t head_off = static_cast<std::size_t>(kvh * hd) * kv_elem;
+        const std::int64_t q_off = t0 * Eq + kvh * group * hd;
+        k.attend_multi[kvi](s.q.data() + q_off, Eq, cache_row(s.k_cache, tok[t0].seq, il, 0) + head_off,
+                            cache_row(s.v_cache, tok[t0].seq, il, 0) + head_off, s.kv_row, s.att_kv.data() + t0, n_tok,
+                            group, hd, kq_scale, scratch, s.att.data() + q_off, Eq);
+      }
+    });
+  }
+
+  // One transformer block over the pass's tokens; `project(projs, x)` is project_rows or project_panels.
+  template <class Project>
+  void layer(std::int64_t il, Project project) const {
+    const LayerWeights& L = w.layers[static_cast<std::size_t>(il)];
+    // attention
+    norm(L.attn_norm, L.attn_norm_b, s.x.data(), s.xn.data(), n);
+    qkv(L, project);
+    rope_and_store(il);
+    attend(il);
+    project({{&L.wo, s.proj.data()}}, s.att.data());
+    add_bias(L.bo, s.proj.data());
+    add_residual();
+    // feed-forward: SwiGLU (gate, up) or GELU (up, bias)
+    norm(L.ffn_norm, L.ffn_norm_b, s.x.data(), s.xn.data(), n);
+    if (hp.ffn_type == FfnType::kSwiglu) {
+      project({{&L.ffn_gate, s.ff_a.data()}, {&L.ffn_up, s.ff_b.data()}}, s.xn.data());
+      for (std::int64_t it = 0; it < n; ++it)
+        k.swiglu(s.ff_a.data() + it * hp.n_ff, s.ff_b.data() + it * hp.n_ff, s.ff_a.data() + it * hp.n_ff, hp.n_ff);
+    } else {
+      project({{&L.ffn_up, s.ff_a.data()}}, s.xn.data());
+      add_bias(L.ffn_up_b, s.ff_a.data());
+      k.gelu(s.ff_a.data(), s.ff_a.data(), n * hp.n_ff);
+    }
+    project({{&L.ffn_down, s.proj.data()}}, s.ff_a.data());
+    add_bias(L.ffn_down_b, s.proj.data());
+    add_residual();
+  }
+
+  // The cache now holds these tokens (history feeds the naive recompute).
+  void remember() const {
+    for (std::int64_t it = 0; it < n; ++it) {
+      auto& hist = s.history[static_cast<std::size_t>(tok[it].seq)];
       hist.resize(static_cast<std::size_t>(tok[it].pos));
       hist.push_back(tok[it].token);
-      s.seq_len[seq] = tok[it].pos + 1;
+      s.seq_len[static_cast<std::size_t>(tok[it].seq)] = tok[it].pos + 1;
     }
+  }
 
-    // ---- outputs: final norm and vocabulary projection of the tokens that asked ----
+  // Final norm and vocabulary projection of the tokens that asked for logits, written at their output
+  // slots: s.logits [n_outputs][n_vocab], s.hidden [n_outputs][n_embd]. Their rows are gathered into
+  // s.out_h first; consecutive slots (every prompt token, or the last one) take one projection, other
+  // layouts one matvec per token.
+  void outputs() const {
+    const std::int64_t E = hp.n_embd, n_vocab = hp.n_vocab;
     std::int64_t n_out = 0;
-    bool contiguous = true;
+    bool consecutive = true;
     for (std::int64_t it = 0; it < n; ++it) {
       if (slot[it] < 0) continue;
-      if (n_out > 0 && slot[it] != slot[it - 1] + 1) contiguous = false;
+      if (n_out > 0 && slot[it] != slot[it - 1] + 1) consecutive = false;
       std::memcpy(s.out_h.data() + n_out * E, s.x.data() + it * E, E * sizeof(float));
       ++n_out;
     }
-    if (n_out == 0) continue;
+    if (n_out == 0) return;
     norm(w.output_norm, w.output_norm_b, s.out_h.data(), s.out_h.data(), n_out);
     std::int64_t j = 0;
-    std::int32_t first = -1;
     for (std::int64_t it = 0; it < n; ++it) {
       if (slot[it] < 0) continue;
-      if (first < 0) first = slot[it];
-      if (opts_.embeddings)
-        std::memcpy(s.hidden.data() + static_cast<std::size_t>(slot[it]) * E, s.out_h.data() + j * E,
-                    E * sizeof(float));
-      if (!contiguous) project(w.output, s.out_h.data() + j * E, 1, s.logits.data() + slot[it] * n_vocab);
-      ++j;
+      float* h = s.out_h.data() + j++ * E;
+      if (embeddings) std::memcpy(s.hidden.data() + static_cast<std::size_t>(slot[it]) * E, h, E * sizeof(float));
+      if (!consecutive || n_out == 1) project_rows({{&w.output, s.logits.data() + slot[it] * n_vocab}}, h);
     }
-    if (contiguous)
-      project(w.output, s.out_h.data(), n_out, s.logits.data() + static_cast<std::size_t>(first) * n_vocab);
+    if (consecutive && n_out > 1) {
+      const std::int32_t first = *std::find_if(slot, slot + n, [](std::int32_t v) { return v >= 0; });
+      project_panels({{&w.output, s.logits.data() + static_cast<std::size_t>(first) * n_vocab}}, s.out_h.data(), n_out);
+    }
   }
+};
+
+// A single-token step (decode of one sequence): every projection is a matrix x vector product.
+void Context::forward_token(const BatchToken& t, std::int32_t slot) {
+  const Pass p(*this, {&t, 1}, {&slot, 1});
+  auto rows = [&p](Projs ps, const float* x) { p.project_rows(ps, x); };
+  p.embed();
+  p.plan_positions();
+  for (std::int64_t il = 0; il < p.hp.n_layer; ++il) p.layer(il, rows);
+  p.remember();
+  p.outputs();
 }
 
-double token_logprob(std::span<const float> logits, std::int32_t id) {
-  G2C_CHECK(id >= 0 && static_cast<std::size_t>(id) < logits.size());
-  double mx = -INFINITY;
-  for (float v : logits) mx = std::max(mx, static_cast<double>(v));
-  double sum = 0.0;
-  for (float v : logits) sum += std::exp(static_cast<double>(v) - mx);
-  return static_cast<double>(logits[static_cast<std::size_t>(id)]) - mx - std::log(sum);
+// A multi-token batch (a prompt, several sequences' decode steps, or both): every projection is a
+// matrix x matrix product that reads each weight row once for all the tokens.
+void Context::forward_batch(std::span<const BatchToken> tokens, std::span<const std::int32_t> slots) {
+  const Pass p(*this, tokens, slots);
+  auto panels = [&p](Projs ps, const float* x) { p.project_panels(ps, x, p.n); };
+  p.embed();
+  p.plan_positions();
+  for (std::int64_t il = 0; il < p.hp.n_layer; ++il) p.layer(il, panels);
+  p.remember();
+  p.outputs();
+}
+
+// Passes of at most n_ub tokens, each on the path its size calls for.
+void Context::run(std::span<const BatchToken> batch, std::span<const std::int32_t> out_slot) {
+  const auto n_ub = static_cast<std::size_t>(st_->n_ub);
+  for (std::size_t b0 = 0; b0 < batch.size(); b0 += n_ub) {
+    const std::size_t n = std::min(batch.size() - b0, n_ub);
+    if (n == 1)
+      forward_token(batch[b0], out_slot[b0]);
+    else
+      forward_batch(batch.subspan(b0, n), out_slot.subspan(b0, n));
+  }
 }
 
 }  // namespace g2c::model

@@ -139,9 +139,11 @@ class Context {
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;
 
-  // Runs the forward pass over `batch`. A batch of one token per sequence takes the decode (matrix x
-  // vector) path, anything larger the prefill (matrix x matrix) path. Throws InvalidArgument for a
-  // bad token id / seq id / position and ContextOverflow for pos >= n_ctx, before computing anything.
+  // Runs the forward pass over `batch`, in passes of at most n_batch tokens. A pass of one token takes
+  // the single-token path (forward_token: matrix x vector); a larger one, whether a prompt or one
+  // decode token of each of several sequences, the batch path (forward_batch: matrix x matrix, each
+  // weight read once for all its tokens). Throws InvalidArgument for a bad token id / seq id /
+  // position and ContextOverflow for pos >= n_ctx, before computing anything.
   void decode(std::span<const BatchToken> batch);
   void decode(std::initializer_list<BatchToken> batch) {
     decode(std::span<const BatchToken>(batch.begin(), batch.size()));
@@ -165,16 +167,17 @@ class Context {
   int threads() const;
 
  private:
-  struct State;
+  struct State;  // KV caches and scratch buffers (context.cpp)
+  struct Pass;   // the steps of one forward pass (context.cpp)
   void validate(std::span<const BatchToken> batch) const;
   void run(std::span<const BatchToken> batch, std::span<const std::int32_t> out_slot);
+  // out_slot: where each token's logits go among the outputs, -1 for none.
+  void forward_token(const BatchToken& t, std::int32_t out_slot);
+  void forward_batch(std::span<const BatchToken> tokens, std::span<const std::int32_t> out_slot);
   const Model& model_;
   ContextOptions opts_;
   std::unique_ptr<State> st_;
   std::int32_t n_outputs_ = 0;
 };
-
-// log p(id) under softmax(logits), computed stably in double (router confidence, perplexity).
-double token_logprob(std::span<const float> logits, std::int32_t id);
 
 }  // namespace g2c::model

@@ -6,6 +6,7 @@
 #include <fmt/core.h>
 
 #include "g2c/core/error.hpp"
+#include "g2c/sampling/sampler.hpp"
 
 namespace g2c::model {
 
@@ -36,7 +37,8 @@ PerplexityResult perplexity(Context& ctx, std::span<const std::int32_t> tokens, 
     }
     ctx.decode(batch);
     for (std::int32_t j = first; j < n_ctx - 1; ++j) {
-      const double v = -token_logprob(ctx.logits(j - first), tokens[start + static_cast<std::size_t>(j) + 1]);
+      const double v =
+          -sampling::log_softmax_at(ctx.logits(j - first), tokens[start + static_cast<std::size_t>(j) + 1]);
       nll += v;
       nll2 += v * v;
       ++r.n_scored;
