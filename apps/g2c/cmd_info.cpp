@@ -10,6 +10,7 @@
 #include "g2c/core/cpu.hpp"
 #include "g2c/core/error.hpp"
 #include "g2c/gguf/gguf.hpp"
+#include "g2c/model/quantize.hpp"
 
 namespace g2c::app {
 namespace {
@@ -35,20 +36,10 @@ struct Summary {
   std::optional<std::string> tokenizer_model, name, file_type_label;
 };
 
-// llama_ftype labels (formats.md 5.4): general.file_type is not a tensor type id.
+// general.file_type is a llama_ftype, not a tensor type id (formats.md 5.4): "MOSTLY_Q4_K_M (15)".
 std::string ftype_label(std::int64_t ft) {
-  static const std::map<std::int64_t, const char*> kNames = {
-      {0, "ALL_F32"},         {1, "MOSTLY_F16"},     {2, "MOSTLY_Q4_0"},    {3, "MOSTLY_Q4_1"},
-      {7, "MOSTLY_Q8_0"},     {8, "MOSTLY_Q5_0"},    {9, "MOSTLY_Q5_1"},    {10, "MOSTLY_Q2_K"},
-      {11, "MOSTLY_Q3_K_S"},  {12, "MOSTLY_Q3_K_M"}, {13, "MOSTLY_Q3_K_L"}, {14, "MOSTLY_Q4_K_S"},
-      {15, "MOSTLY_Q4_K_M"},  {16, "MOSTLY_Q5_K_S"}, {17, "MOSTLY_Q5_K_M"}, {18, "MOSTLY_Q6_K"},
-      {19, "MOSTLY_IQ2_XXS"}, {20, "MOSTLY_IQ2_XS"}, {21, "MOSTLY_Q2_K_S"}, {22, "MOSTLY_IQ3_XS"},
-      {23, "MOSTLY_IQ3_XXS"}, {24, "MOSTLY_IQ1_S"},  {25, "MOSTLY_IQ4_NL"}, {26, "MOSTLY_IQ3_S"},
-      {27, "MOSTLY_IQ3_M"},   {28, "MOSTLY_IQ2_S"},  {29, "MOSTLY_IQ2_M"},  {30, "MOSTLY_IQ4_XS"},
-      {31, "MOSTLY_IQ1_M"},   {32, "MOSTLY_BF16"},   {36, "MOSTLY_TQ1_0"},  {37, "MOSTLY_TQ2_0"},
-      {1024, "GUESSED"}};
-  auto it = kNames.find(ft);
-  return it == kNames.end() ? fmt::format("unknown ({})", ft) : fmt::format("{} ({})", it->second, ft);
+  const model::FileTypeInfo* info = model::find_file_type(ft);
+  return info == nullptr ? fmt::format("unknown ({})", ft) : fmt::format("{} ({})", info->label, ft);
 }
 
 Summary summarize(const gguf::File& f) {

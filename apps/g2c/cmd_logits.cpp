@@ -12,6 +12,7 @@
 
 #include "commands.hpp"
 #include "g2c/core/error.hpp"
+#include "g2c/engine/open_model.hpp"
 #include "g2c/model/model.hpp"
 #include "g2c/tokenizer/tokenizer.hpp"
 
@@ -53,16 +54,11 @@ std::vector<std::int32_t> parse_ids(const std::string& s) {
 void run_logits(const LogitsOptions& o) {
   if (o.ids.empty() == !o.has_prompt) throw InvalidArgument("give exactly one of --ids and --prompt");
   if (o.top <= 0) throw InvalidArgument("--top must be positive");
-  const std::string path = resolve_model_path(o.model);
-  auto model = model::Model::load(path);
-  const model::HParams& hp = model->hparams();
-
-  std::unique_ptr<tokenizer::Tokenizer> tok;
-  if (model->gguf()) {
-    tok = tokenizer::Tokenizer::from_gguf(*model->gguf());
-  } else if (!o.tokenizer.empty()) {
-    tok = tokenizer::Tokenizer::from_llama2c(resolve_model_path(o.tokenizer), static_cast<int>(hp.n_vocab));
-  }
+  // --ids alone runs a llama2.c checkpoint that has no tokenizer; tokens are then shown as ids only.
+  const engine::OpenedModel m = engine::open_model(resolve_model_path(o.model), resolve_tokenizer_path(o.tokenizer),
+                                                   engine::TokenizerNeed::kOptional);
+  const model::HParams& hp = m.model->hparams();
+  const tokenizer::Tokenizer* tok = m.tokenizer.get();
   std::vector<std::int32_t> ids;
   if (o.has_prompt) {
     if (!tok) throw InvalidArgument("--prompt with a llama2.c checkpoint needs --tokenizer (e.g. tok512.bin)");
@@ -75,7 +71,7 @@ void run_logits(const LogitsOptions& o) {
   model::ContextOptions co;
   co.n_ctx = static_cast<std::int32_t>(ids.size());
   co.threads = o.threads;
-  model::Context ctx(*model, co);
+  model::Context ctx(*m.model, co);
   std::vector<model::BatchToken> batch;
   for (std::size_t i = 0; i < ids.size(); ++i) batch.push_back({ids[i], 0, static_cast<std::int32_t>(i), true});
   ctx.decode(batch);
@@ -114,7 +110,7 @@ void register_logits(CLI::App& app) {
   cmd->add_option("--ids", o->ids, "Comma-separated token ids, fed as they are (no BOS added)");
   cmd->add_option("--prompt", o->prompt, "Text, tokenized with BOS as the vocabulary says")
       ->each([o](const std::string&) { o->has_prompt = true; });
-  cmd->add_option("--tokenizer", o->tokenizer, "llama2.c tokenizer.bin for a .bin checkpoint (e.g. tok512.bin)");
+  cmd->add_option("--tokenizer", o->tokenizer, kTokenizerHelp);
   cmd->add_option("--top", o->top, "Logits to show per position")->capture_default_str();
   cmd->add_option("-t,--threads", o->threads, "Threads (0: physical cores)")->capture_default_str();
   cmd->add_flag("--json", o->json, "Print {\"positions\": [{\"pos\": 0, \"top\": [[id, logit], ...]}, ...]}");

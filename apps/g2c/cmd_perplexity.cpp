@@ -17,6 +17,7 @@
 #include "g2c/core/error.hpp"
 #include "g2c/core/mmap.hpp"
 #include "g2c/core/timer.hpp"
+#include "g2c/engine/open_model.hpp"
 #include "g2c/model/model.hpp"
 #include "g2c/model/perplexity.hpp"
 #include "g2c/tokenizer/tokenizer.hpp"
@@ -36,34 +37,26 @@ struct PplOptions {
 
 void run_perplexity(const PplOptions& o) {
   if (o.n_ctx < 4) throw InvalidArgument(fmt::format("--ctx {}: need at least 4", o.n_ctx));
-  const std::string path = resolve_model_path(o.model);
-  auto model = model::Model::load(path);
-  const model::HParams& hp = model->hparams();
-  std::unique_ptr<tokenizer::Tokenizer> tok;
-  if (model->gguf()) {
-    tok = tokenizer::Tokenizer::from_gguf(*model->gguf());
-  } else {
-    if (o.tokenizer.empty()) throw InvalidArgument("a llama2.c checkpoint needs --tokenizer (e.g. tok512.bin)");
-    tok = tokenizer::Tokenizer::from_llama2c(resolve_model_path(o.tokenizer), static_cast<int>(hp.n_vocab));
-  }
+  const engine::OpenedModel m = engine::open_model(resolve_model_path(o.model), resolve_tokenizer_path(o.tokenizer));
+  const tokenizer::Tokenizer& tok = *m.tokenizer;
   std::string text = read_file(o.file);
   if (!text.empty() && text.back() == '\n') text.pop_back();
 
   std::fprintf(stderr, "perplexity: tokenizing the input ..\n");
-  std::vector<std::int32_t> tokens = tok->encode(text, /*add_special=*/true, /*parse_special=*/false);
-  const bool add_bos = tok->add_bos() && tok->bos_id() >= 0;
+  std::vector<std::int32_t> tokens = tok.encode(text, /*add_special=*/true, /*parse_special=*/false);
+  const bool add_bos = tok.add_bos() && tok.bos_id() >= 0;
   model::ContextOptions co;
   co.n_ctx = o.n_ctx;
   co.n_batch = o.n_ctx;
   co.threads = o.threads;
   co.kv_type = o.f16_kv ? model::KvType::kF16 : model::KvType::kF32;
-  model::Context ctx(*model, co);
+  model::Context ctx(*m.model, co);
   const auto n_chunk_max = static_cast<std::int32_t>(tokens.size() / static_cast<std::size_t>(o.n_ctx));
   std::fprintf(stderr,
                "perplexity: %zu tokens; calculating perplexity over %d chunks, n_ctx=%d, batch_size=%d, n_seq=1\n",
                tokens.size(), o.n_chunks < 0 ? n_chunk_max : std::min(o.n_chunks, n_chunk_max), o.n_ctx, o.n_ctx);
   const Timer timer;
-  const model::PerplexityResult r = model::perplexity(ctx, tokens, o.n_ctx, add_bos ? tok->bos_id() : -1, o.n_chunks,
+  const model::PerplexityResult r = model::perplexity(ctx, tokens, o.n_ctx, add_bos ? tok.bos_id() : -1, o.n_chunks,
                                                       [](std::int32_t ic, double running) {
                                                         std::printf("[%d]%.4lf,", ic + 1, running);
                                                         std::fflush(stdout);
@@ -87,7 +80,7 @@ void register_perplexity(CLI::App& app) {
   cmd->add_option("-f,--file", o->file, "Text file")->required();
   cmd->add_option("-c,--ctx", o->n_ctx, "Chunk length in tokens")->capture_default_str();
   cmd->add_option("--chunks", o->n_chunks, "Evaluate at most this many chunks (-1: all)")->capture_default_str();
-  cmd->add_option("--tokenizer", o->tokenizer, "llama2.c tokenizer.bin for a .bin checkpoint (e.g. tok512.bin)");
+  cmd->add_option("--tokenizer", o->tokenizer, kTokenizerHelp);
   cmd->add_option("-t,--threads", o->threads, "Threads (0: physical cores)")->capture_default_str();
   cmd->add_flag("--f16-kv", o->f16_kv, "F16 KV cache (llama.cpp's default; the goldens use F32)");
   cmd->callback([o] { run_perplexity(*o); });

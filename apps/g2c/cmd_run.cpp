@@ -11,6 +11,7 @@
 #include "g2c/core/error.hpp"
 #include "g2c/core/timer.hpp"
 #include "g2c/engine/generate.hpp"
+#include "g2c/engine/open_model.hpp"
 #include "g2c/model/model.hpp"
 #include "g2c/sampling/sampler.hpp"
 #include "g2c/tokenizer/tokenizer.hpp"
@@ -20,7 +21,7 @@ namespace {
 
 struct RunOptions {
   std::string model;
-  std::string tokenizer;  // llama2.c checkpoints only
+  std::string tokenizer;  // llama2.c checkpoints only; "": found beside the model
   std::string prompt;
   std::int32_t n_predict = 128;
   std::int32_t n_ctx = 0;
@@ -35,29 +36,17 @@ struct RunOptions {
 
 void run_run(const RunOptions& o) {
   const Timer load_timer;
-  const std::string path = resolve_model_path(o.model);
-  std::unique_ptr<model::Model> model = model::Model::load(path);
-  std::unique_ptr<tokenizer::Tokenizer> tok;
-  if (model->gguf() != nullptr) {
-    tok = tokenizer::Tokenizer::from_gguf(*model->gguf());
-  } else {
-    if (o.tokenizer.empty()) {
-      throw InvalidArgument("'" + o.model +
-                            "' is a llama2.c checkpoint: pass its tokenizer with --tokenizer "
-                            "(e.g. tok512.bin)");
-    }
-    tok =
-        tokenizer::Tokenizer::from_llama2c(resolve_model_path(o.tokenizer), static_cast<int>(model->hparams().n_vocab));
-  }
+  const engine::OpenedModel m = engine::open_model(resolve_model_path(o.model), resolve_tokenizer_path(o.tokenizer));
+  const tokenizer::Tokenizer& tok = *m.tokenizer;
   model::ContextOptions co;
   co.n_ctx = o.n_ctx;
   co.threads = o.threads;
-  model::Context ctx(*model, co);
+  model::Context ctx(*m.model, co);
   const double load_ms = load_timer.elapsed_ms();
 
   // Special pieces in the prompt ("<|im_end|>") become their ids and BOS is added as the vocabulary
   // says, as llama-cli does. An empty prompt is BOS alone: an unconditioned sample.
-  const std::vector<std::int32_t> prompt = tok->encode(o.prompt, /*add_special=*/true, /*parse_special=*/true);
+  const std::vector<std::int32_t> prompt = tok.encode(o.prompt, /*add_special=*/true, /*parse_special=*/true);
   if (prompt.empty()) throw InvalidArgument("the prompt is empty and the vocabulary has no BOS token to start from");
 
   engine::GenerateParams gp;
@@ -70,7 +59,7 @@ void run_run(const RunOptions& o) {
   gp.naive = o.no_kv_cache;
 
   bool ends_with_newline = true;
-  const engine::GenerateResult r = engine::generate(ctx, *tok, prompt, gp, [&](const engine::TokenEvent& e) {
+  const engine::GenerateResult r = engine::generate(ctx, tok, prompt, gp, [&](const engine::TokenEvent& e) {
     if (!e.text.empty()) {
       std::fwrite(e.text.data(), 1, e.text.size(), stdout);
       std::fflush(stdout);
@@ -84,7 +73,7 @@ void run_run(const RunOptions& o) {
   std::fprintf(stderr, "%s", ends_with_newline ? "" : "\n");
   std::fprintf(stderr, "%s",
                fmt::format("load: {:.1f} ms ({}; kv cache {:.2f} MiB, n_ctx {}, {} threads{})\n", load_ms,
-                           model->describe(), static_cast<double>(ctx.kv_bytes()) / (1 << 20), ctx.n_ctx(),
+                           m.model->describe(), static_cast<double>(ctx.kv_bytes()) / (1 << 20), ctx.n_ctx(),
                            ctx.threads(), gp.naive ? ", no kv cache" : "")
                    .c_str());
   std::fprintf(stderr, "%s",
@@ -107,7 +96,7 @@ void register_run(CLI::App& app) {
   cmd->add_option("-m,--model", o->model, "Model: GGUF or llama2.c .bin (a path, or a name in $G2C_MODELS_DIR)")
       ->required();
   cmd->add_option("prompt", o->prompt, "Prompt text (empty: start from BOS alone)");
-  cmd->add_option("--tokenizer", o->tokenizer, "llama2.c tokenizer.bin for a .bin checkpoint (e.g. tok512.bin)");
+  cmd->add_option("--tokenizer", o->tokenizer, kTokenizerHelp);
   cmd->add_option("-n,--n-predict", o->n_predict, "Tokens to generate at most (-1: until EOS or a full context)")
       ->capture_default_str();
   cmd->add_option("-c,--ctx", o->n_ctx, "Context size in tokens (0: the model's, at most 4096)")->capture_default_str();

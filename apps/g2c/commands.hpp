@@ -14,6 +14,11 @@ extern int g_exit_code;
 std::string models_dir();
 // A model argument: an existing path as is, else looked up in models_dir().
 std::string resolve_model_path(const std::string& arg);
+// A --tokenizer argument: "" as is (engine::open_model then looks beside the model), else resolved
+// like a model argument.
+std::string resolve_tokenizer_path(const std::string& arg);
+inline constexpr const char* kTokenizerHelp =
+    "llama2.c tokenizer for a .bin checkpoint (default: tokenizer.bin or tok<vocab>.bin beside it)";
 
 void register_info(CLI::App& app);
 void register_tokenize(CLI::App& app);

@@ -34,6 +34,8 @@ std::string resolve_model_path(const std::string& arg) {
                 (dir.empty() ? std::string() : " and " + dir + "/" + arg) + ")");
 }
 
+std::string resolve_tokenizer_path(const std::string& arg) { return arg.empty() ? arg : resolve_model_path(arg); }
+
 }  // namespace g2c::app
 
 int main(int argc, char** argv) {

@@ -278,6 +278,39 @@ TEST(FileType, NamesAndLlamaFtypeNumbers) {
   EXPECT_FALSE(file_type_from_name("Q4_K_X").has_value());
 }
 
+TEST(FileType, TableNamesEveryLlamaFtype) {
+  // The goldens' labels are llama.cpp's own (gguf-dump of llama-quantize's output).
+  for (const json& f : goldens().at("files")) {
+    const std::string want = f.at("general.file_type");
+    const FileTypeInfo* info = find_file_type(ftype_number(want));
+    ASSERT_NE(info, nullptr) << want;
+    EXPECT_EQ(std::string(info->label) + " (" + std::to_string(info->id) + ")", want);
+  }
+  // Types g2c cannot produce are still named, and never parsed as a recipe.
+  const FileTypeInfo* iq = find_file_type(19);
+  ASSERT_NE(iq, nullptr);
+  EXPECT_STREQ(iq->label, "MOSTLY_IQ2_XXS");
+  EXPECT_FALSE(iq->base.has_value());
+  ASSERT_NE(find_file_type(1024), nullptr);
+  EXPECT_STREQ(find_file_type(1024)->label, "GUESSED");
+  EXPECT_EQ(find_file_type(4), nullptr);  // removed from llama.h
+  EXPECT_EQ(find_file_type(-1), nullptr);
+  EXPECT_FALSE(file_type_from_name("TQ1_0").has_value());
+  // Ids are unique, and the producible rows are exactly the FileType values with their names.
+  std::map<std::uint32_t, int> seen;
+  std::vector<std::string> producible;
+  for (const FileTypeInfo& e : file_type_table()) {
+    EXPECT_EQ(++seen[e.id], 1) << e.label;
+    if (!e.base) continue;
+    producible.emplace_back(e.recipe);
+    EXPECT_EQ(static_cast<std::uint32_t>(*file_type_from_name(e.recipe)), e.id);
+    EXPECT_STREQ(file_type_name(static_cast<FileType>(e.id)), e.recipe);
+    EXPECT_EQ(std::string(e.label), (e.id == 0 ? "ALL_" : "MOSTLY_") + std::string(e.recipe));
+  }
+  EXPECT_EQ(producible, file_type_names());
+  EXPECT_EQ(producible.size(), 17u);
+}
+
 // (1) --pure reproduces every golden file's tensor bytes; metadata as llama-quantize writes it.
 TEST(QuantizeModel, PureReproducesLlamaQuantizeGoldens) {
   TempDir dir;

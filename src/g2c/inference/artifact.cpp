@@ -6,8 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "g2c/engine/open_model.hpp"
 #include "g2c/inference/ollama_store.hpp"
-#include "g2c/tokenizer/tokenizer.hpp"
 
 #ifndef G2C_SOURCE_ROOT
 #define G2C_SOURCE_ROOT "."
@@ -37,23 +37,6 @@ std::vector<std::string> split_colon(const std::string& s) {
     start = end + 1;
   }
   return out;
-}
-
-// The tokenizer of a llama2.c checkpoint: the one given, else tokenizer.bin or tok<vocab>.bin beside it.
-std::string find_llama2c_tokenizer(const std::string& model_path, std::int64_t n_vocab, const std::string& given) {
-  if (!given.empty()) {
-    if (!is_file(given)) throw IoError("tokenizer '" + given + "' not found");
-    return given;
-  }
-  const fs::path dir = fs::path(model_path).parent_path();
-  std::vector<std::string> tried;
-  for (const std::string& file : {std::string("tokenizer.bin"), "tok" + std::to_string(n_vocab) + ".bin"}) {
-    const fs::path p = dir / file;
-    if (is_file(p)) return p.string();
-    tried.push_back(p.string());
-  }
-  throw IoError(fmt::format("llama2.c checkpoint {} needs its tokenizer: none at {} (pass the tokenizer path)",
-                            model_path, fmt::join(tried, " or ")));
 }
 
 }  // namespace
@@ -146,18 +129,9 @@ struct ArtifactBackend::Loaded {
 
 ArtifactBackend::Loaded ArtifactBackend::load(const ArtifactLocation& location) {
   try {
-    ArtifactBackend::Loaded l;
-    l.location = location;
-    std::shared_ptr<const model::Model> m = model::Model::load(location.model_path);
-    if (m->gguf() != nullptr) {
-      l.tokenizer = tokenizer::Tokenizer::from_gguf(*m->gguf());
-    } else {
-      l.location.tokenizer_path =
-          find_llama2c_tokenizer(location.model_path, m->hparams().n_vocab, location.tokenizer_path);
-      l.tokenizer =
-          tokenizer::Tokenizer::from_llama2c(l.location.tokenizer_path, static_cast<int>(m->hparams().n_vocab));
-    }
-    l.model = std::move(m);
+    engine::OpenedModel opened = engine::open_model(location.model_path, location.tokenizer_path);
+    ArtifactBackend::Loaded l{location, std::move(opened.model), std::move(opened.tokenizer)};
+    if (!opened.tokenizer_path.empty()) l.location.tokenizer_path = opened.tokenizer_path;
     return l;
   } catch (...) {
     rethrow_with_context("loading artifact '" + location.model_id + "' (" + location.model_path + ")");

@@ -20,30 +20,49 @@ namespace g2c::model {
 
 namespace {
 
-struct FileTypeEntry {
-  FileType ft;
-  const char* name;
-  GgmlType base;
+// llama.h's enum llama_ftype (c392e50), with the base ggml type of each recipe g2c produces. Values
+// llama.h dropped (4-6, 33-35) are absent, as they are from llama.cpp's own name table.
+constexpr FileTypeInfo kFileTypes[] = {
+    {0, "ALL_F32", "F32", GgmlType::F32},
+    {1, "MOSTLY_F16", "F16", GgmlType::F16},
+    {32, "MOSTLY_BF16", "BF16", GgmlType::BF16},
+    {7, "MOSTLY_Q8_0", "Q8_0", GgmlType::Q8_0},
+    {2, "MOSTLY_Q4_0", "Q4_0", GgmlType::Q4_0},
+    {3, "MOSTLY_Q4_1", "Q4_1", GgmlType::Q4_1},
+    {8, "MOSTLY_Q5_0", "Q5_0", GgmlType::Q5_0},
+    {9, "MOSTLY_Q5_1", "Q5_1", GgmlType::Q5_1},
+    {10, "MOSTLY_Q2_K", "Q2_K", GgmlType::Q2_K},
+    {11, "MOSTLY_Q3_K_S", "Q3_K_S", GgmlType::Q3_K},
+    {12, "MOSTLY_Q3_K_M", "Q3_K_M", GgmlType::Q3_K},
+    {13, "MOSTLY_Q3_K_L", "Q3_K_L", GgmlType::Q3_K},
+    {14, "MOSTLY_Q4_K_S", "Q4_K_S", GgmlType::Q4_K},
+    {15, "MOSTLY_Q4_K_M", "Q4_K_M", GgmlType::Q4_K},
+    {16, "MOSTLY_Q5_K_S", "Q5_K_S", GgmlType::Q5_K},
+    {17, "MOSTLY_Q5_K_M", "Q5_K_M", GgmlType::Q5_K},
+    {18, "MOSTLY_Q6_K", "Q6_K", GgmlType::Q6_K},
+    // Recognized only: g2c has no recipe for these (and no encoder for the IQ and TQ types).
+    {19, "MOSTLY_IQ2_XXS", "IQ2_XXS", std::nullopt},
+    {20, "MOSTLY_IQ2_XS", "IQ2_XS", std::nullopt},
+    {21, "MOSTLY_Q2_K_S", "Q2_K_S", std::nullopt},
+    {22, "MOSTLY_IQ3_XS", "IQ3_XS", std::nullopt},
+    {23, "MOSTLY_IQ3_XXS", "IQ3_XXS", std::nullopt},
+    {24, "MOSTLY_IQ1_S", "IQ1_S", std::nullopt},
+    {25, "MOSTLY_IQ4_NL", "IQ4_NL", std::nullopt},
+    {26, "MOSTLY_IQ3_S", "IQ3_S", std::nullopt},
+    {27, "MOSTLY_IQ3_M", "IQ3_M", std::nullopt},
+    {28, "MOSTLY_IQ2_S", "IQ2_S", std::nullopt},
+    {29, "MOSTLY_IQ2_M", "IQ2_M", std::nullopt},
+    {30, "MOSTLY_IQ4_XS", "IQ4_XS", std::nullopt},
+    {31, "MOSTLY_IQ1_M", "IQ1_M", std::nullopt},
+    {36, "MOSTLY_TQ1_0", "TQ1_0", std::nullopt},
+    {37, "MOSTLY_TQ2_0", "TQ2_0", std::nullopt},
+    {1024, "GUESSED", "GUESSED", std::nullopt},  // llama.cpp's marker for a type it inferred, not a recipe
 };
 
-// Recipe table: llama_ftype number, llama-quantize's name, the base ggml type it encodes with.
-constexpr FileTypeEntry kFileTypes[] = {
-    {FileType::ALL_F32, "F32", GgmlType::F32},           {FileType::MOSTLY_F16, "F16", GgmlType::F16},
-    {FileType::MOSTLY_BF16, "BF16", GgmlType::BF16},     {FileType::MOSTLY_Q8_0, "Q8_0", GgmlType::Q8_0},
-    {FileType::MOSTLY_Q4_0, "Q4_0", GgmlType::Q4_0},     {FileType::MOSTLY_Q4_1, "Q4_1", GgmlType::Q4_1},
-    {FileType::MOSTLY_Q5_0, "Q5_0", GgmlType::Q5_0},     {FileType::MOSTLY_Q5_1, "Q5_1", GgmlType::Q5_1},
-    {FileType::MOSTLY_Q2_K, "Q2_K", GgmlType::Q2_K},     {FileType::MOSTLY_Q3_K_S, "Q3_K_S", GgmlType::Q3_K},
-    {FileType::MOSTLY_Q3_K_M, "Q3_K_M", GgmlType::Q3_K}, {FileType::MOSTLY_Q3_K_L, "Q3_K_L", GgmlType::Q3_K},
-    {FileType::MOSTLY_Q4_K_S, "Q4_K_S", GgmlType::Q4_K}, {FileType::MOSTLY_Q4_K_M, "Q4_K_M", GgmlType::Q4_K},
-    {FileType::MOSTLY_Q5_K_S, "Q5_K_S", GgmlType::Q5_K}, {FileType::MOSTLY_Q5_K_M, "Q5_K_M", GgmlType::Q5_K},
-    {FileType::MOSTLY_Q6_K, "Q6_K", GgmlType::Q6_K},
-};
-
-const FileTypeEntry& entry(FileType ft) {
-  for (const auto& e : kFileTypes)
-    if (e.ft == ft) return e;
-  G2C_CHECK(false && "unknown FileType");
-  return kFileTypes[0];
+const FileTypeInfo& entry(FileType ft) {
+  const FileTypeInfo* e = find_file_type(static_cast<std::int64_t>(ft));
+  G2C_CHECK(e != nullptr && e->base && "a FileType value missing from kFileTypes");
+  return *e;
 }
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -83,9 +102,17 @@ std::string shape_str(const TensorDesc& t) {
 
 }  // namespace
 
+std::span<const FileTypeInfo> file_type_table() { return kFileTypes; }
+
+const FileTypeInfo* find_file_type(std::int64_t id) {
+  for (const auto& e : kFileTypes)
+    if (e.id == id) return &e;
+  return nullptr;
+}
+
 std::optional<FileType> file_type_from_name(std::string_view name) {
   for (const auto& e : kFileTypes)
-    if (iequals(name, e.name)) return e.ft;
+    if (e.base && iequals(name, e.recipe)) return static_cast<FileType>(e.id);
   // llama-quantize's aliases: the bare K-quant names are the _M recipes.
   if (iequals(name, "Q3_K")) return FileType::MOSTLY_Q3_K_M;
   if (iequals(name, "Q4_K")) return FileType::MOSTLY_Q4_K_M;
@@ -93,15 +120,16 @@ std::optional<FileType> file_type_from_name(std::string_view name) {
   return std::nullopt;
 }
 
-const char* file_type_name(FileType t) { return entry(t).name; }
+const char* file_type_name(FileType t) { return entry(t).recipe; }
 
 std::vector<std::string> file_type_names() {
   std::vector<std::string> v;
-  for (const auto& e : kFileTypes) v.emplace_back(e.name);
+  for (const auto& e : kFileTypes)
+    if (e.base) v.emplace_back(e.recipe);
   return v;
 }
 
-GgmlType file_type_base(FileType t) { return entry(t).base; }
+GgmlType file_type_base(FileType t) { return *entry(t).base; }
 
 MixInfo MixInfo::from_gguf(const gguf::File& f) {
   MixInfo m;

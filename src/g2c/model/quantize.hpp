@@ -22,7 +22,7 @@
 namespace g2c::model {
 
 // general.file_type: llama.cpp's `enum llama_ftype` (include/llama.h), NOT ggml type ids
-// (formats.md 5.4). Only the recipes g2c can produce are listed.
+// (formats.md 5.4). Only the recipes g2c can produce are listed; file_type_table() names the rest.
 enum class FileType : std::uint32_t {
   ALL_F32 = 0,
   MOSTLY_F16 = 1,
@@ -42,6 +42,20 @@ enum class FileType : std::uint32_t {
   MOSTLY_Q6_K = 18,
   MOSTLY_BF16 = 32,
 };
+
+// One value of `enum llama_ftype`. The table holds every value llama.h defines, so a file written by
+// llama.cpp is named even when g2c cannot produce its type; `base` tells the two apart.
+struct FileTypeInfo {
+  std::uint32_t id;              // the general.file_type value
+  const char* label;             // llama.h's enumerator without LLAMA_FTYPE_: "MOSTLY_Q4_K_M", "ALL_F32", "GUESSED"
+  const char* recipe;            // llama-quantize's name for it: "Q4_K_M", "F32" (the label without ALL_/MOSTLY_)
+  std::optional<GgmlType> base;  // the recipe's base tensor type when g2c can produce it (a FileType value)
+};
+// Every llama_ftype: first the recipes g2c produces, in the order file_type_names() lists them, then
+// those it only recognizes (IQ*, TQ*, Q2_K_S, GUESSED).
+std::span<const FileTypeInfo> file_type_table();
+// nullptr when llama.h has no such value.
+const FileTypeInfo* find_file_type(std::int64_t id);
 
 // The recipe names llama-quantize accepts for these ("Q4_K_M", "q4_k_m", "F16"); "Q3_K", "Q4_K" and
 // "Q5_K" mean the _M recipes, as in llama-quantize. nullopt for anything else.
