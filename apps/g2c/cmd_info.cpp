@@ -10,6 +10,7 @@
 #include "g2c/core/cpu.hpp"
 #include "g2c/core/error.hpp"
 #include "g2c/gguf/gguf.hpp"
+#include "g2c/model/arch/arch.hpp"
 #include "g2c/model/quantize.hpp"
 
 namespace g2c::app {
@@ -67,19 +68,21 @@ Summary summarize(const gguf::File& f) {
       return std::nullopt;
     }
   };
-  const std::string a = s.arch + ".";
+  // Keys of any architecture (not only those g2c runs), named by the architecture table.
+  using model::Key;
+  auto key = [&](Key k) { return model::key_name(s.arch, k); };
   if (!s.arch.empty()) {
-    s.n_embd = geti(a + "embedding_length");
-    s.n_layer = geti(a + "block_count");
-    s.n_head = geti(a + "attention.head_count");
-    s.n_head_kv = geti(a + "attention.head_count_kv");
+    s.n_embd = geti(key(Key::kEmbeddingLength));
+    s.n_layer = geti(key(Key::kBlockCount));
+    s.n_head = geti(key(Key::kHeadCount));
+    s.n_head_kv = geti(key(Key::kHeadCountKv));
     if (!s.n_head_kv) s.n_head_kv = s.n_head;
-    s.n_ff = geti(a + "feed_forward_length");
-    s.n_ctx_train = geti(a + "context_length");
-    s.n_rot = geti(a + "rope.dimension_count");
-    s.rope_freq_base = getf(a + "rope.freq_base");
-    s.rope_scaling = gets(a + "rope.scaling.type");
-    s.n_vocab = geti(a + "vocab_size");
+    s.n_ff = geti(key(Key::kFeedForwardLength));
+    s.n_ctx_train = geti(key(Key::kContextLength));
+    s.n_rot = geti(key(Key::kRopeDimensionCount));
+    s.rope_freq_base = getf(key(Key::kRopeFreqBase));
+    s.rope_scaling = gets(key(Key::kRopeScalingType));
+    s.n_vocab = geti(key(Key::kVocabSize));
   }
   if (const gguf::Value* toks = f.find("tokenizer.ggml.tokens"); toks && toks->is_array())
     s.n_vocab = static_cast<std::int64_t>(toks->size());
