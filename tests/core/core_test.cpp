@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/test_util.hpp"
 #include "g2c/core/aligned.hpp"
 #include "g2c/core/cpu.hpp"
 #include "g2c/core/error.hpp"
@@ -22,8 +23,8 @@ TEST(Aligned, IsCacheLineAlignedAndMovable) {
 }
 
 TEST(Mmap, MapsAndAtomicWrites) {
-  auto dir = std::filesystem::temp_directory_path() / ("g2c_core_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
+  test::TempDir tmp;
+  const std::filesystem::path& dir = tmp.path();
   auto p = (dir / "x.bin").string();
   std::vector<std::uint8_t> data{1, 2, 3, 4, 5};
   write_file_atomic(p, data);
@@ -37,7 +38,6 @@ TEST(Mmap, MapsAndAtomicWrites) {
   EXPECT_THROW(MappedFile((dir / "missing").string()), IoError);
   EXPECT_THROW(MappedFile(dir.string()), IoError);  // a directory
   EXPECT_THROW(write_file_atomic((dir / "no/such/dir/f").string(), data), IoError);
-  std::filesystem::remove_all(dir);
 }
 
 TEST(Timer, IsMonotonic) {

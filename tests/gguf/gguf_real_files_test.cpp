@@ -1,35 +1,22 @@
 // The reader on real files written by llama.cpp / gguf-py (../shared): every file parses, and tensor
 // offsets and sizes agree with the ones gguf-py recorded in quant-goldens/goldens.json (an
-// independent reader). `g2c info` exits 0 on every one of them.
+// independent reader). (`g2c info` on every one of them: gguf_info_cli_test.cpp.)
 #include <gtest/gtest.h>
 
-#include <algorithm>
-#include <filesystem>
-#include <fstream>
+#include <string>
+
 #include <nlohmann/json.hpp>
 
+#include "common/test_util.hpp"
 #include "g2c/gguf/gguf.hpp"
-
-namespace fs = std::filesystem;
 
 namespace g2c::gguf {
 namespace {
 
-std::vector<std::string> shared_ggufs() {
-  std::vector<std::string> out;
-  for (const char* sub :
-       {"models", "tokenizer-vectors", "tokenizer-vectors-synthetic", "arch-goldens", "quant-goldens"}) {
-    fs::path dir = fs::path(G2C_SHARED_DIR) / sub;
-    if (!fs::is_directory(dir)) continue;
-    for (const auto& e : fs::recursive_directory_iterator(dir))
-      if (e.is_regular_file() && e.path().extension() == ".gguf") out.push_back(e.path().string());
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
+using test::shared_path;
 
 TEST(GgufRealFiles, EverySharedFileParses) {
-  auto files = shared_ggufs();
+  auto files = test::shared_gguf_files();
   ASSERT_GE(files.size(), 20u) << "expected the ../shared GGUF files";
   for (const auto& p : files) {
     try {
@@ -44,7 +31,7 @@ TEST(GgufRealFiles, EverySharedFileParses) {
 
 TEST(GgufRealFiles, Stories260KHyperparameters) {
   // Values from ../shared/models/README.md (the llama2.c stories260K model).
-  auto f = File::open(std::string(G2C_SHARED_DIR) + "/models/stories260K.gguf");
+  auto f = File::open(shared_path("models/stories260K.gguf"));
   EXPECT_EQ(f->architecture(), "llama");
   EXPECT_EQ(f->require_int("llama.embedding_length"), 64);
   EXPECT_EQ(f->require_int("llama.block_count"), 5);
@@ -60,12 +47,10 @@ TEST(GgufRealFiles, Stories260KHyperparameters) {
 }
 
 TEST(GgufRealFiles, OffsetsMatchGgufPyRecords) {
-  std::ifstream in(std::string(G2C_SHARED_DIR) + "/quant-goldens/goldens.json");
-  ASSERT_TRUE(in) << "quant-goldens/goldens.json";
-  auto j = nlohmann::json::parse(in);
+  const auto j = test::load_json(shared_path("quant-goldens/goldens.json"));
   int checked = 0;
   for (const auto& file : j["files"]) {
-    auto f = File::open(std::string(G2C_SHARED_DIR) + "/quant-goldens/" + file["file"].get<std::string>());
+    auto f = File::open(shared_path("quant-goldens/" + file["file"].get<std::string>()));
     EXPECT_EQ(f->file_size(), file["size"].get<std::uint64_t>());
     for (const auto& rec : file["tensors"]) {
       const TensorInfo* t = f->find_tensor(rec["name"].get<std::string>());
@@ -79,29 +64,6 @@ TEST(GgufRealFiles, OffsetsMatchGgufPyRecords) {
     }
   }
   EXPECT_GE(checked, 100);
-}
-
-TEST(GgufRealFiles, InfoCommandExitsZeroOnEveryFile) {
-  std::string g2c = std::string(G2C_BINARY_DIR) + "/apps/g2c/g2c";
-  ASSERT_TRUE(fs::exists(g2c)) << g2c;
-  for (const auto& p : shared_ggufs()) {
-    std::string cmd = "'" + g2c + "' info '" + p + "' > /dev/null";
-    EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
-    cmd = "'" + g2c + "' info --json '" + p + "' > /dev/null";
-    EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
-  }
-  // A bad file: one line on stderr, non-zero exit.
-  auto bad = fs::temp_directory_path() / "g2c_bad_info.gguf";
-  std::ofstream(bad) << "GGUF but not really";
-  std::string out = (fs::temp_directory_path() / "g2c_bad_info.err").string();
-  std::string cmd = "'" + g2c + "' info '" + bad.string() + "' 2> '" + out + "'";
-  EXPECT_NE(std::system(cmd.c_str()), 0);
-  std::ifstream err(out);
-  std::string all((std::istreambuf_iterator<char>(err)), std::istreambuf_iterator<char>());
-  EXPECT_EQ(std::count(all.begin(), all.end(), '\n'), 1) << all;
-  EXPECT_NE(all.find("g2c_bad_info.gguf"), std::string::npos) << all;
-  fs::remove(bad);
-  fs::remove(out);
 }
 
 }  // namespace

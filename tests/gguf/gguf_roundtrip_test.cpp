@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "common/test_util.hpp"
 #include "g2c/core/error.hpp"
 #include "g2c/core/mmap.hpp"
 #include "g2c/gguf/gguf.hpp"
@@ -134,18 +135,16 @@ TEST(GgufRoundTrip, EveryValueTypeAndTensorInMemory) {
 }
 
 TEST(GgufRoundTrip, WriteIsAtomicAndReadable) {
-  auto dir = std::filesystem::temp_directory_path() / ("g2c_gguf_rt_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  auto path = (dir / "m.gguf").string();
+  test::TempDir dir;
+  const std::string path = dir.file("m.gguf");
   Writer w = make_writer(32);
   w.write(path);
   auto f = File::open(path);
   check_equal(w, *f, 32);
   // no temporary left behind
   int n = 0;
-  for (auto& e : std::filesystem::directory_iterator(dir)) (void)e, ++n;
+  for (auto& e : std::filesystem::directory_iterator(dir.path())) (void)e, ++n;
   EXPECT_EQ(n, 1);
-  std::filesystem::remove_all(dir);
 }
 
 TEST(GgufWriter, RefusesBadTensors) {
@@ -162,9 +161,8 @@ TEST(GgufWriter, RefusesBadTensors) {
 // write(path, fill): streamed tensors are produced at write time; the file is byte-identical to the
 // in-memory writer's, a throwing fill leaves neither the file nor a temporary behind.
 TEST(GgufWriter, StreamedWriteMatchesInMemory) {
-  auto dir = std::filesystem::temp_directory_path() / ("g2c_gguf_st_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  const auto path = (dir / "s.gguf").string();
+  test::TempDir dir;
+  const std::string path = dir.file("s.gguf");
   for (std::uint32_t alignment : {32u, 64u, 1u}) {
     Writer mem = make_writer(alignment);
     std::vector<std::int64_t> ne{64, 3};
@@ -193,9 +191,8 @@ TEST(GgufWriter, StreamedWriteMatchesInMemory) {
   bad.add_tensor_streamed("x", GgmlType::F32, std::vector<std::int64_t>{4});
   EXPECT_THROW(bad.write(path, [](const TensorInfo&, std::span<std::uint8_t>) { throw IoError("boom"); }), IoError);
   int n = 0;
-  for (auto& e : std::filesystem::directory_iterator(dir)) (void)e, ++n;
+  for (auto& e : std::filesystem::directory_iterator(dir.path())) (void)e, ++n;
   EXPECT_EQ(n, 0);
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

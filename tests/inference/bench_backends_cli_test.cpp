@@ -3,56 +3,36 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cstdio>
-#include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "common/test_util.hpp"
+#include "g2c/core/mmap.hpp"
+
+namespace g2c {
 namespace {
-namespace fs = std::filesystem;
 
-const std::string kBinary = std::string(G2C_BINARY_DIR) + "/apps/g2c/g2c";
-const std::string kModels = std::string(G2C_SHARED_DIR) + "/models";
+using test::RunResult;
+using test::shared_path;
+using test::TempDir;
 
-struct Output {
-  int status = -1;
-  std::string out, err;
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-Output run(const std::string& args) {
-  const std::string err_path = ::testing::TempDir() + "g2c_bench_backends_stderr.txt";
-  const std::string cmd = kBinary + " bench-backends " + args + " 2>" + err_path;
-  Output o;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return o;
-  char buf[4096];
-  std::size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) o.out.append(buf, n);
-  o.status = pclose(p);
-  o.err = slurp(err_path);
-  return o;
+RunResult bench_backends(std::vector<std::string> args) {
+  args.insert(args.begin(), "bench-backends");
+  return test::run_g2c(args);
 }
 
 TEST(BenchBackendsCli, TwoLocalBackendsTableAndFiles) {
-  const fs::path dir = fs::path(::testing::TempDir()) / "g2c_bench_backends_cli";
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  std::ofstream(dir / "prompts.txt") << "# three prompts\nOnce upon a time\nThe little dog\n\nTom and Sue went\n";
-  const std::string prefix = (dir / "report").string();
-  const Output o = run("--backend local:" + kModels + "/stories260K.gguf --backend local:" + kModels +
-                       "/stories260K.bin --prompts " + (dir / "prompts.txt").string() +
-                       " -n 8 --runs 2 --stream --temp 0 -t 1 --out " + prefix);
-  ASSERT_EQ(o.status, 0) << o.err << o.out;
+  TempDir dir;
+  std::ofstream(dir.file("prompts.txt")) << "# three prompts\nOnce upon a time\nThe little dog\n\nTom and Sue went\n";
+  const std::string prefix = dir.file("report");
+  const RunResult o =
+      bench_backends({"--backend", "local:" + shared_path("models/stories260K.gguf"), "--backend",
+                      "local:" + shared_path("models/stories260K.bin"), "--prompts", dir.file("prompts.txt"), "-n", "8",
+                      "--runs", "2", "--stream", "--temp", "0", "-t", "1", "--out", prefix});
+  ASSERT_EQ(o.code, 0) << o.err << o.out;
   EXPECT_NE(o.out.find("local:stories260K.gguf"), std::string::npos) << o.out;
   EXPECT_NE(o.out.find("local:stories260K.bin"), std::string::npos) << o.out;
   EXPECT_NE(o.out.find("p99 ms"), std::string::npos) << o.out;
@@ -60,7 +40,7 @@ TEST(BenchBackendsCli, TwoLocalBackendsTableAndFiles) {
   EXPECT_NE(o.out.find("cold start local:stories260K.bin: construct"), std::string::npos) << o.out;
   EXPECT_NE(o.err.find("machine: "), std::string::npos) << o.err;
 
-  const nlohmann::json j = nlohmann::json::parse(slurp(prefix + ".json"));
+  const nlohmann::json j = nlohmann::json::parse(read_file(prefix + ".json"));
   ASSERT_EQ(j["results"].size(), 2u);
   for (const auto& r : j["results"]) {
     EXPECT_EQ(r["n"], 6);  // 3 prompts x 2 runs
@@ -72,30 +52,30 @@ TEST(BenchBackendsCli, TwoLocalBackendsTableAndFiles) {
   ASSERT_EQ(a.size(), b.size());
   for (std::size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i]["completion"], b[i]["completion"]) << i;
 
-  const std::string csv = slurp(prefix + ".csv");
+  const std::string csv = read_file(prefix + ".csv");
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 1 + 2 * 6) << csv;
-  const std::string svg = slurp(prefix + ".svg");
+  const std::string svg = read_file(prefix + ".svg");
   EXPECT_NE(svg.find("<svg"), std::string::npos);
   EXPECT_NE(svg.find("stories260K.bin"), std::string::npos);
 }
 
 TEST(BenchBackendsCli, BadSpecIsOneLineAndNonZero) {
-  const Output o = run("--backend nokind");
-  EXPECT_NE(o.status, 0);
+  const RunResult o = bench_backends({"--backend", "nokind"});
+  EXPECT_NE(o.code, 0);
   EXPECT_NE(o.err.find("backend spec 'nokind'"), std::string::npos) << o.err;
 }
 
 TEST(BenchBackendsCli, UnreachableServerFailsButKeepsTheOthers) {
-  const fs::path dir = fs::path(::testing::TempDir()) / "g2c_bench_backends_cli2";
-  fs::create_directories(dir);
-  std::ofstream(dir / "p.txt") << "Once upon a time\n";
+  TempDir dir;
+  std::ofstream(dir.file("p.txt")) << "Once upon a time\n";
   // Port 9 (discard) on loopback: connection refused, quickly.
-  const Output o =
-      run("--backend local:" + kModels + "/stories260K.gguf --backend ollama:m@http://127.0.0.1:9 --prompts " +
-          (dir / "p.txt").string() + " -n 4 --runs 1 --timeout 2 --out ''");
-  EXPECT_NE(o.status, 0);
+  const RunResult o = bench_backends({"--backend", "local:" + shared_path("models/stories260K.gguf"), "--backend",
+                                      "ollama:m@http://127.0.0.1:9", "--prompts", dir.file("p.txt"), "-n", "4",
+                                      "--runs", "1", "--timeout", "2", "--out", ""});
+  EXPECT_NE(o.code, 0);
   EXPECT_NE(o.out.find("local:stories260K.gguf"), std::string::npos) << o.out << o.err;
   EXPECT_NE(o.err.find("ollama:m@http://127.0.0.1:9"), std::string::npos) << o.err;
 }
 
 }  // namespace
+}  // namespace g2c

@@ -1,11 +1,10 @@
 #include "g2c/inference/bench_report.hpp"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
-#include <filesystem>
 #include <sstream>
 
+#include "common/test_util.hpp"
 #include "fake_backend.hpp"
 #include "g2c/core/mmap.hpp"
 
@@ -64,12 +63,11 @@ TEST(BenchReport, CsvJsonSvgAndFiles) {
   for (std::size_t p = svg.find("<circle"); p != std::string::npos; p = svg.find("<circle", p + 1)) ++circles;
   EXPECT_EQ(circles, 8u);
 
-  std::string prefix = (std::filesystem::temp_directory_path() / ("g2c-report-" + std::to_string(::getpid()))).string();
-  ReportPaths p = write_benchmark_report(rs, prefix);
+  test::TempDir dir;
+  ReportPaths p = write_benchmark_report(rs, dir.file("report"));
   EXPECT_EQ(read_file(p.csv), csv);
   EXPECT_EQ(nlohmann::json::parse(read_file(p.json)), j);
   EXPECT_EQ(read_file(p.svg), svg);
-  for (const std::string& f : {p.json, p.csv, p.svg}) std::filesystem::remove(f);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/test_util.hpp"
 #include "fake_backend.hpp"
 #include "g2c/core/error.hpp"
 #include "g2c/core/mmap.hpp"
@@ -16,20 +17,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir()
-      : path_(fs::temp_directory_path() /
-              ("g2c-prodlm-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++))) {
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  static inline int counter_ = 0;
-  fs::path path_;
-};
+using test::TempDir;
 
 void write_text(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 

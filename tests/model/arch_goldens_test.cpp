@@ -8,12 +8,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "common/test_util.hpp"
 #include "g2c/model/model.hpp"
 #include "g2c/model/weights.hpp"
 
@@ -21,13 +21,10 @@ namespace g2c::model {
 namespace {
 
 using nlohmann::json;
-const std::string kDir = std::string(G2C_SHARED_DIR) + "/arch-goldens/";
+const std::string kDir = test::shared_path("arch-goldens/");
 
 const json& goldens() {
-  static const json j = [] {
-    std::ifstream in(kDir + "goldens.json");
-    return json::parse(in);
-  }();
+  static const json j = test::load_json(kDir + "goldens.json");
   return j;
 }
 

@@ -8,10 +8,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <string>
 #include <vector>
 
+#include "common/test_util.hpp"
 #include "g2c/core/error.hpp"
 #include "g2c/gguf/gguf.hpp"
 #include "g2c/kernels/kernels.hpp"
@@ -21,7 +21,7 @@
 namespace g2c::model {
 namespace {
 
-const std::string kModels = std::string(G2C_SHARED_DIR) + "/models/";
+const std::string kModels = test::shared_path("models/");
 
 // Lowest id wins a tie (as the goldens).
 std::int32_t argmax(std::span<const float> v) {
@@ -337,7 +337,8 @@ TEST(Context, OverflowAndBadBatchesAreClearErrors) {
 }
 
 // Copies stories260K.gguf with one change to the tensor list and expects a load error naming it.
-std::string write_variant(const std::string& name, const std::string& drop, const std::string& reshape) {
+std::string write_variant(const test::TempDir& dir, const std::string& name, const std::string& drop,
+                          const std::string& reshape) {
   auto f = gguf::File::open(kModels + "stories260K.gguf");
   gguf::Writer w;
   for (const auto& kv : f->kvs()) w.set(kv.key, kv.value);
@@ -347,13 +348,14 @@ std::string write_variant(const std::string& name, const std::string& drop, cons
     if (t.name == reshape) std::swap(ne[0], ne[1]);
     w.add_tensor(t.name, t.type, ne, {t.data, t.n_bytes});
   }
-  const std::string path = std::string(G2C_BINARY_DIR) + "/" + name;
+  const std::string path = dir.file(name);
   w.write(path);
   return path;
 }
 
 TEST(Loading, ValidationNamesTheTensorWithExpectedAndActual) {
-  const std::string p1 = write_variant("model_test_missing.gguf", "blk.2.ffn_up.weight", "");
+  test::TempDir dir;
+  const std::string p1 = write_variant(dir, "model_test_missing.gguf", "blk.2.ffn_up.weight", "");
   try {
     Model::load(p1);
     FAIL() << "no error";
@@ -362,7 +364,7 @@ TEST(Loading, ValidationNamesTheTensorWithExpectedAndActual) {
     EXPECT_NE(msg.find("loading model " + p1), std::string::npos) << msg;
     EXPECT_NE(msg.find("missing tensor 'blk.2.ffn_up.weight'"), std::string::npos) << msg;
   }
-  const std::string p2 = write_variant("model_test_shape.gguf", "", "blk.1.ffn_down.weight");
+  const std::string p2 = write_variant(dir, "model_test_shape.gguf", "", "blk.1.ffn_down.weight");
   try {
     Model::load(p2);
     FAIL() << "no error";
@@ -370,8 +372,6 @@ TEST(Loading, ValidationNamesTheTensorWithExpectedAndActual) {
     const std::string msg = e.what();
     EXPECT_NE(msg.find("tensor blk.1.ffn_down.weight: expected [172, 64], got [64, 172]"), std::string::npos) << msg;
   }
-  std::filesystem::remove(p1);
-  std::filesystem::remove(p2);
   EXPECT_THROW(Model::load(kModels + "tok512.bin"), FormatError);  // not a checkpoint
   EXPECT_THROW(Model::load(kModels + "no-such-file.gguf"), IoError);
 }

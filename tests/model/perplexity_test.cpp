@@ -5,12 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
+#include "common/test_util.hpp"
 #include "g2c/core/mmap.hpp"
 #include "g2c/model/model.hpp"
 #include "g2c/model/perplexity.hpp"
@@ -19,11 +18,10 @@
 namespace g2c::model {
 namespace {
 
-const std::string kDir = std::string(G2C_SHARED_DIR) + "/arch-goldens/";
+const std::string kDir = test::shared_path("arch-goldens/");
 
 TEST(Perplexity, MatchesLlamaPerplexityOnArchGoldens) {
-  std::ifstream in(kDir + "goldens.json");
-  const auto g = nlohmann::json::parse(in);
+  const auto g = test::load_json(kDir + "goldens.json");
   const std::string text = read_file(kDir + "ppl-text.txt");  // no trailing newline (README)
   for (const auto& m : g["models"]) {
     const std::string name = m["name"];

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "common/test_util.hpp"
 #include "g2c/core/error.hpp"
 #include "g2c/core/mmap.hpp"
 #include "g2c/gguf/gguf.hpp"
@@ -21,17 +22,10 @@
 namespace g2c::model {
 namespace {
 
-const std::string kSpmVocab = std::string(G2C_SHARED_DIR) + "/tokenizer-vectors/ggml-vocab-llama-spm.gguf";
+using test::shared_path;
+using test::TempDir;
 
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    path = std::filesystem::temp_directory_path() / ("g2c_synth_test_" + std::to_string(::getpid()));
-    std::filesystem::create_directories(path);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::string operator/(const std::string& f) const { return (path / f).string(); }
-};
+const std::string kSpmVocab = shared_path("tokenizer-vectors/ggml-vocab-llama-spm.gguf");
 
 std::vector<std::uint32_t> bits(const std::vector<float>& v) {
   std::vector<std::uint32_t> b(v.size());
@@ -127,12 +121,12 @@ TEST(SynthModel, CopiedVocabLoadsAndRuns) {
   o.vocab_path = kSpmVocab;
   o.seed = 5;
   o.threads = 1;
-  synth_model(o, dir / "a.gguf");
+  synth_model(o, dir.file("a.gguf"));
   o.threads = 2;
-  synth_model(o, dir / "b.gguf");
-  EXPECT_EQ(read_file(dir / "a.gguf"), read_file(dir / "b.gguf"));
+  synth_model(o, dir.file("b.gguf"));
+  EXPECT_EQ(read_file(dir.file("a.gguf")), read_file(dir.file("b.gguf")));
 
-  auto f = gguf::File::open(dir / "a.gguf");
+  auto f = gguf::File::open(dir.file("a.gguf"));
   auto v = gguf::File::open(kSpmVocab);
   int n_tok_keys = 0;
   for (const auto& kv : v->kvs()) {
@@ -157,7 +151,7 @@ TEST(SynthModel, CopiedVocabLoadsAndRuns) {
   synth_row(5, "blk.0.attn_q.weight", 3, 64, false, want.data());
   for (int i = 0; i < 64; ++i) EXPECT_NEAR(got[i], want[i], 0.001f);
 
-  auto m = Model::load(dir / "a.gguf");
+  auto m = Model::load(dir.file("a.gguf"));
   EXPECT_EQ(m->hparams().n_vocab, 32000);
   EXPECT_EQ(m->hparams().n_embd, 64);
   ContextOptions co;
@@ -178,8 +172,8 @@ TEST(SynthModel, TinyTestAndOddShapeLoadInG2c) {
     o.shape = *synth_shape(like);
     o.ftype = FileType::MOSTLY_Q4_K_M;
     o.threads = 2;
-    const SynthReport rep = synth_model(o, dir / "m.gguf");
-    auto f = gguf::File::open(dir / "m.gguf");
+    const SynthReport rep = synth_model(o, dir.file("m.gguf"));
+    auto f = gguf::File::open(dir.file("m.gguf"));
     const std::string a = o.shape.arch;
     EXPECT_EQ(f->architecture(), a);
     EXPECT_EQ(f->get_int(a + ".embedding_length"), o.shape.n_embd);
@@ -188,14 +182,14 @@ TEST(SynthModel, TinyTestAndOddShapeLoadInG2c) {
     EXPECT_EQ(f->get_int("general.quantization_version"), 2);
     ASSERT_EQ(f->tensors().size(), rep.tensors.size());
     for (const auto& t : rep.tensors) EXPECT_EQ(f->find_tensor(t.name)->type, t.type) << t.name;
-    auto m = Model::load(dir / "m.gguf");
+    auto m = Model::load(dir.file("m.gguf"));
     EXPECT_EQ(m->hparams().n_layer, o.shape.n_layer);
   }
   SynthOptions bad;
   bad.shape = *synth_shape("llama-110m");
-  bad.vocab_path = std::string(G2C_SHARED_DIR) + "/tokenizer-vectors/ggml-vocab-gpt-2.gguf";  // 50257 tokens
-  EXPECT_THROW(synth_model(bad, dir / "bad.gguf"), InvalidArgument);
-  EXPECT_FALSE(std::filesystem::exists(dir / "bad.gguf"));
+  bad.vocab_path = shared_path("tokenizer-vectors/ggml-vocab-gpt-2.gguf");  // 50257 tokens
+  EXPECT_THROW(synth_model(bad, dir.file("bad.gguf")), InvalidArgument);
+  EXPECT_FALSE(std::filesystem::exists(dir.file("bad.gguf")));
 }
 
 }  // namespace

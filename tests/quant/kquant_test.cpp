@@ -8,7 +8,6 @@
 
 #include <cmath>
 #include <cstdint>
-#include <fstream>
 #include <ostream>
 #include <set>
 #include <string>
@@ -17,6 +16,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "common/test_util.hpp"
 #include "g2c/gguf/gguf.hpp"
 #include "g2c/quant/quant.hpp"
 #include "sha256.hpp"
@@ -26,14 +26,10 @@ namespace {
 
 using nlohmann::json;
 
-const std::string kDir = std::string(G2C_SHARED_DIR) + "/quant-goldens/";
+const std::string kDir = g2c::test::shared_path("quant-goldens/");
 
 const json& goldens() {
-  static const json j = [] {
-    std::ifstream in(kDir + "goldens.json");
-    if (!in) throw std::runtime_error("cannot open " + kDir + "goldens.json");
-    return json::parse(in);
-  }();
+  static const json j = g2c::test::load_json(kDir + "goldens.json");
   return j;
 }
 

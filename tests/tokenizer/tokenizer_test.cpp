@@ -1,5 +1,6 @@
 // Tokenizer behaviour beyond the vector files: llama2.c tokenizer.bin vs its GGUF twin, special-token
-// parsing, metadata defaults, end-of-generation ids, bad input, thread safety, and the g2c CLI.
+// parsing, metadata defaults, end-of-generation ids, bad input and thread safety (the g2c tokenize command:
+// tokenize_cli_test.cpp).
 //
 // Bad input, the documented behaviour (also in tokenizer.hpp):
 //  * invalid UTF-8: SPM turns each byte it cannot place into its <0xNN> byte token; BPE and WordPiece
@@ -16,8 +17,6 @@
 #include <filesystem>
 #include <thread>
 
-#include <unistd.h>
-
 #include "g2c/core/error.hpp"
 #include "g2c/gguf/gguf.hpp"
 #include "g2c/tokenizer/pretokenizer.hpp"
@@ -31,7 +30,7 @@ namespace {
 namespace fs = std::filesystem;
 using Ids = std::vector<std::int32_t>;
 
-const fs::path kShared = G2C_SHARED_DIR;
+const fs::path kShared = g2c::test::shared_path("");
 const fs::path kVectors = kShared / "tokenizer-vectors";
 const fs::path kSynth = kShared / "tokenizer-vectors-synthetic";
 
@@ -392,55 +391,6 @@ TEST(TokenizerThreads, OneTokenizerManyThreads) {
   }
   for (auto& th : threads) th.join();
   for (int m : mismatches) EXPECT_EQ(m, 0);
-}
-
-// ---- the g2c command -----------------------------------------------------------------------------------
-
-std::string run(const std::string& cmd, int* status) {
-  std::string out;
-  std::FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-  *status = pclose(p);
-  return out;
-}
-
-TEST(TokenizerCli, TokenizeIdsMatchesTheVector) {
-  const std::string g2c = std::string(G2C_BINARY_DIR) + "/apps/g2c/g2c";
-  ASSERT_TRUE(fs::exists(g2c)) << g2c << " (build the g2c target)";
-  const std::string model = (kVectors / "ggml-vocab-gpt-2.gguf").string();
-  int status = -1;
-  // Case 12 of the vector file: "Hello world" -> 15496 995.
-  EXPECT_EQ(run(g2c + " tokenize --model " + model + " --ids --no-bos --no-parse-special 'Hello world'", &status),
-            "[15496, 995]\n");
-  EXPECT_EQ(status, 0);
-  // From a file, read as bytes: the long stress case of the llama-spm vectors, against its .out line.
-  const auto inputs = test::read_inputs(kVectors / "ggml-vocab-llama-spm.gguf.inp");
-  const auto outputs = test::read_outputs(kVectors / "ggml-vocab-llama-spm.gguf.out");
-  const fs::path tmp = fs::temp_directory_path() / ("g2c_tok_case_" + std::to_string(::getpid()));
-  {
-    std::FILE* f = std::fopen(tmp.c_str(), "wb");
-    ASSERT_NE(f, nullptr);
-    std::fwrite(inputs.back().data(), 1, inputs.back().size(), f);
-    std::fclose(f);
-  }
-  std::string expected = "[";
-  for (std::size_t i = 0; i < outputs.back().size(); ++i)
-    expected += (i ? ", " : "") + std::to_string(outputs.back()[i]);
-  expected += "]\n";
-  EXPECT_EQ(run(g2c + " tokenize -m " + (kVectors / "ggml-vocab-llama-spm.gguf").string() + " --ids --no-bos -f " +
-                    tmp.string(),
-                &status),
-            expected);
-  fs::remove(tmp);
-  // Defaults: BOS added; an empty text is valid.
-  EXPECT_EQ(run(g2c + " tokenize -m " + (kShared / "models" / "stories260K.gguf").string() + " --ids ''", &status),
-            "[1]\n");
-  EXPECT_EQ(status, 0);
-  // Failure: one line on stderr, non-zero exit.
-  run(g2c + " tokenize -m /nonexistent/model.gguf --ids x 2>/dev/null", &status);
-  EXPECT_NE(status, 0);
 }
 
 }  // namespace

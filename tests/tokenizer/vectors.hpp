@@ -1,23 +1,20 @@
 #pragma once
 // Reads the llama.cpp tokenizer vector triples (README in ../shared/tokenizer-vectors*): .inp split on
 // "\n__ggml_vocab_test__\n" without trimming, .out one line of " id id ..." per case.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "common/test_util.hpp"
+#include "g2c/core/mmap.hpp"
+
 namespace g2c::tokenizer::test {
 
-inline std::string read_bytes(const std::filesystem::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 inline std::vector<std::string> read_inputs(const std::filesystem::path& p) {
-  const std::string data = read_bytes(p);
+  const std::string data = read_file(p.string());
   const std::string sep = "\n__ggml_vocab_test__\n";
   std::vector<std::string> cases;
   std::size_t pos = 0;
@@ -48,7 +45,7 @@ inline std::vector<VocabFile> all_vocab_files() {
   std::vector<VocabFile> files;
   for (const char* dir : {"tokenizer-vectors", "tokenizer-vectors-synthetic"}) {
     std::vector<VocabFile> part;
-    for (const auto& e : std::filesystem::directory_iterator(std::filesystem::path(G2C_SHARED_DIR) / dir)) {
+    for (const auto& e : std::filesystem::directory_iterator(g2c::test::shared_path(dir))) {
       const auto& p = e.path();
       if (p.extension() != ".gguf") continue;
       std::string stem = p.stem().string();

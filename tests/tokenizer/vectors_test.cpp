@@ -61,7 +61,7 @@ bool valid_utf8(const std::string& s) {
 
 TEST(TokenizerVectors, EveryCaseOfEveryVocabularyMatches) {
   const auto files = all_vocab_files();
-  ASSERT_EQ(files.size(), 19u) << "expected 8 real + 11 synthetic vocabularies under " << G2C_SHARED_DIR;
+  ASSERT_EQ(files.size(), 19u) << "expected 8 real + 11 synthetic vocabularies under " << g2c::test::shared_path("");
   std::printf("\n%-22s %-6s %-14s %7s %6s %7s\n", "vocabulary", "model", "pre", "n_vocab", "cases", "passed");
   int total = 0, total_pass = 0;
   for (const auto& vf : files) {
