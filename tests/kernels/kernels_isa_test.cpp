@@ -275,7 +275,7 @@ TEST(IsaTables, AttendMultiMatchesPerQueryRefAttend) {
             const std::int64_t q_stride = n_rep * hd + 11, out_stride = n_rep * hd + 1;
             std::vector<float> q(n_tok * q_stride), out(n_tok * out_stride, -5.0f), want(hd), own(hd), s1(max_kv);
             for (auto& x : q) x = nd(rng);
-            std::vector<float> scratch(attend_multi_scratch(n_tok * n_rep, hd, max_kv));
+            std::vector<float> scratch(t->attend_multi_scratch(n_tok * n_rep, hd, max_kv));
             t->attend_multi[ki](q.data(), q_stride, kc.data(), vc.data(), row, n_kv.data(), n_tok, n_rep, hd, 0.1f,
                                 scratch.data(), out.data(), out_stride);
             for (std::int64_t it = 0; it < n_tok; ++it) {

@@ -9,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "g2c/core/error.hpp"
 #include "g2c/core/fp16.hpp"
 #include "g2c/kernels/kernels.hpp"
 #include "g2c/quant/quant.hpp"
@@ -161,6 +162,31 @@ TEST(KernelTable, ProcessTableIsComplete) {
   EXPECT_NE(k.attend[1], nullptr);
   EXPECT_NE(k.attend_multi[0], nullptr);
   EXPECT_NE(k.attend_multi[1], nullptr);
+  EXPECT_NE(k.attend_multi_scratch, nullptr);
+}
+
+// The kernel contract's debug checks (kernels/dcheck.hpp) fire on every table. Release builds compile
+// them out, so this runs in Debug and sanitizer builds (CMake presets debug and asan).
+TEST(KernelChecks, BrokenPreconditionsAbortInDebugBuilds) {
+  if (!G2C_DCHECK_IS_ON) GTEST_SKIP() << "G2C_DCHECK is compiled out in this build";
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  // Operands only need to exist: every check runs before a kernel reads them.
+  std::vector<std::uint8_t> w(4096);
+  std::vector<float> x(256), y(64), scratch(4096), out(256);
+  const std::int32_t no_rows = 0;
+  for (const KernelTable* tab : tables()) {
+    SCOPED_TRACE(tab->isa_name);
+    const TypeKernels& q4 = tab->types[static_cast<std::size_t>(GgmlType::Q4_0)];
+    EXPECT_DEATH(q4.vec_dot(33, w.data(), x.data()), "block_size");                         // not whole blocks
+    EXPECT_DEATH(q4.matvec(64, w.data(), 36, x.data(), y.data(), 2, 1), "r0");              // r0 > r1
+    EXPECT_DEATH(q4.matvec(64, w.data(), 36, x.data(), nullptr, 0, 1), "nullptr");          // no output
+    EXPECT_DEATH(q4.matmul(64, w.data(), 36, x.data(), 256, 2, y.data(), 1, 0, 2), "ldy");  // y rows too short
+    EXPECT_DEATH(tab->attend[0](x.data(), w.data(), w.data(), 256, 0, 64, 0.1f, scratch.data(), out.data()), "n_kv");
+    EXPECT_DEATH(tab->attend_multi[1](x.data(), 64, w.data(), w.data(), 128, &no_rows, 1, 1, 64, 0.1f, scratch.data(),
+                                      out.data(), 64),
+                 "n_kv");
+    EXPECT_DEATH(tab->softmax(x.data(), 0), "n >= 1");
+  }
 }
 
 TEST(Elementwise, RmsNormAndLayerNorm) {
@@ -346,7 +372,7 @@ void check_attend_multi(const KernelTable& t, int ki, std::int64_t hd, std::int6
   const std::int64_t q_stride = n_rep * hd + 5, out_stride = n_rep * hd + 3;
   const auto q = random_floats(n_tok * q_stride, rng);
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const std::size_t n_scratch = attend_multi_scratch(n_tok * n_rep, hd, max_kv);
+  const std::size_t n_scratch = t.attend_multi_scratch(n_tok * n_rep, hd, max_kv);
   std::vector<float> scratch(n_scratch + 16, 7.0f), out(n_tok * out_stride, -3.0f), want(hd), own(hd), s1(max_kv);
   t.attend_multi[ki](q.data(), q_stride, kc.data(), vc.data(), row, n_kv.data(), n_tok, n_rep, hd, scale,
                      scratch.data(), out.data(), out_stride);
@@ -412,7 +438,7 @@ TEST(Elementwise, AttendMultiExcludesRowsBeyondEachQuery) {
       n_kv[n_tok / 2] = long_kv;  // unsorted lengths, one long query in the middle
       auto q = random_floats(n_tok * hd, rng);
       for (auto& x : q) x = std::fabs(x);  // q . huge key > 0: a leaked row wins the softmax
-      std::vector<float> scratch(attend_multi_scratch(n_tok, hd, long_kv)), out(n_tok * hd), want(hd), s1(long_kv);
+      std::vector<float> scratch(tab->attend_multi_scratch(n_tok, hd, long_kv)), out(n_tok * hd), want(hd), s1(long_kv);
       tab->attend_multi[ki](q.data(), hd, kc.data(), vc.data(), row, n_kv.data(), n_tok, 1, hd, 0.125f, scratch.data(),
                             out.data(), hd);
       for (std::int64_t it = 0; it < n_tok; ++it) {

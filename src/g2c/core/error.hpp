@@ -52,8 +52,13 @@ class ShapeError : public Error {
   do {                                                                  \
     if (!(cond)) ::g2c::check_failed(#cond, __FILE__, __LINE__, (msg)); \
   } while (0)
-#ifdef NDEBUG
-#define G2C_DCHECK(cond) ((void)0)
-#else
+// G2C_DCHECK: checks too costly for release code (kernel preconditions, once per call). On in Debug
+// builds and wherever G2C_DCHECK_ON is defined (CMake's G2C_SANITIZE builds); in Release the condition
+// is not even evaluated. G2C_DCHECK_IS_ON says which (tests of the checks skip themselves in Release).
+#if !defined(NDEBUG) || defined(G2C_DCHECK_ON)
+#define G2C_DCHECK_IS_ON 1
 #define G2C_DCHECK(cond) G2C_CHECK(cond)
+#else
+#define G2C_DCHECK_IS_ON 0
+#define G2C_DCHECK(cond) ((void)0)
 #endif

@@ -20,6 +20,8 @@
 //   another order and agree to float rounding. n is a multiple of the block size.
 //   Pointers need no alignment beyond the element type's (mmap'd GGUF data is 32-byte aligned, but
 //   kernels must accept any offset).
+// Debug and sanitizer builds check these preconditions at every table's entry points (dcheck.hpp);
+// Release builds do not check them at all.
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -89,15 +91,16 @@ struct KernelTable {
   // order) and writes out + t * out_stride + h * head_dim (strides in floats; k, v, row_stride as for
   // attend). Rows from n_kv[t] up to the largest n_kv may be read but add exactly nothing to query t
   // as long as they are finite; rows beyond the largest n_kv are never read. scratch: at least
-  // attend_multi_scratch(n_tok * n_rep, head_dim, largest n_kv) floats (it grows with n_kv: the
-  // scores of all queries are kept). Every table returns, for each query, exactly what its own
-  // `attend` returns (ref runs it per query; avx512 reuses each K/V row across the queries in the
-  // same order of operations), so results never depend on how queries are grouped into calls.
+  // attend_multi_scratch(n_tok * n_rep, head_dim, largest n_kv) floats of the same table. Every table
+  // returns, for each query, exactly what its own `attend` returns (ref runs it per query; avx512
+  // reuses each K/V row across the queries in the same order of operations), so results never depend
+  // on how queries are grouped into calls.
   std::array<AttendMultiFn, 2> attend_multi{};
+  // Floats of scratch this table's attend_multi needs for n_q = n_tok * n_rep queries over at most
+  // n_kv_max rows, for either KV type: ref keeps one query's scores (n_kv_max); avx512 keeps the scores
+  // of all queries and blocks of converted K/V rows (x86/avx512_attention.cpp has the layout).
+  std::size_t (*attend_multi_scratch)(std::int64_t n_q, std::int64_t head_dim, std::int64_t n_kv_max) = nullptr;
 };
-
-// Floats of scratch that attend_multi needs on every table for n_q = n_tok * n_rep queries.
-std::size_t attend_multi_scratch(std::int64_t n_q, std::int64_t head_dim, std::int64_t n_kv_max);
 
 // Index into KernelTable::kv_store / attend / attend_multi.
 inline int kv_index(GgmlType t) { return t == GgmlType::F16 ? 1 : 0; }

@@ -128,7 +128,7 @@ Context::Context(const Model& model, const ContextOptions& opts) : model_(model)
   s.rope_cs.reset(n_ub * std::max<std::int64_t>(hp.n_rot, 2));
   const std::int64_t group = hp.n_head / hp.n_head_kv;
   s.att_tok = std::max<std::int64_t>(1, kAttnQueries / group);
-  s.att_scratch = kernels::attend_multi_scratch(s.att_tok * group, hp.head_dim, opts_.n_ctx);
+  s.att_scratch = s.k->attend_multi_scratch(s.att_tok * group, hp.head_dim, opts_.n_ctx);
   s.scores.reset(static_cast<std::size_t>(s.pool.size()) * s.att_scratch);
   s.att_kv.resize(n_ub);
   s.att_chunks.reserve(n_ub);

@@ -14,6 +14,7 @@
 
 #include "g2c/core/error.hpp"
 #include "g2c/core/fp16.hpp"
+#include "g2c/kernels/dcheck.hpp"
 #include "g2c/quant/quant.hpp"
 
 namespace g2c::kernels::ref {
@@ -30,11 +31,13 @@ inline float block_dot(const float* a, const float* b, std::int64_t n) {
 
 // Decoders of one block (cnt elements; cnt < kBlock only for the tail of a float row).
 struct DecF32 {
+  static constexpr GgmlType kType = GgmlType::F32;
   static constexpr std::int64_t kBlock = kFloatChunk;
   static constexpr std::size_t kBytes = kFloatChunk * 4;
   static void deq(const std::uint8_t* p, float* out, std::int64_t cnt) { std::memcpy(out, p, cnt * 4); }
 };
 struct DecF16 {
+  static constexpr GgmlType kType = GgmlType::F16;
   static constexpr std::int64_t kBlock = kFloatChunk;
   static constexpr std::size_t kBytes = kFloatChunk * 2;
   static void deq(const std::uint8_t* p, float* out, std::int64_t cnt) {
@@ -46,6 +49,7 @@ struct DecF16 {
   }
 };
 struct DecBF16 {
+  static constexpr GgmlType kType = GgmlType::BF16;
   static constexpr std::int64_t kBlock = kFloatChunk;
   static constexpr std::size_t kBytes = kFloatChunk * 2;
   static void deq(const std::uint8_t* p, float* out, std::int64_t cnt) {
@@ -58,6 +62,7 @@ struct DecBF16 {
 };
 template <GgmlType T, std::int64_t B, std::size_t S>
 struct DecQ {
+  static constexpr GgmlType kType = T;
   static constexpr std::int64_t kBlock = B;
   static constexpr std::size_t kBytes = S;
   static void deq(const std::uint8_t* p, float* out, std::int64_t cnt) { quant::dequantize_row(T, p, out, cnt); }
@@ -67,8 +72,9 @@ struct DecQ {
   }
 };
 
+// One row; what vec_dot, matvec and attend share (the entry points check their arguments, this does not).
 template <class D>
-float vec_dot(std::int64_t n, const void* w, const void* x) {
+float dot_row(std::int64_t n, const void* w, const void* x) {
   const auto* p = static_cast<const std::uint8_t*>(w);
   const auto* xf = static_cast<const float*>(x);
   float tmp[kMaxBlock];
@@ -82,16 +88,24 @@ float vec_dot(std::int64_t n, const void* w, const void* x) {
 }
 
 template <class D>
+float vec_dot(std::int64_t n, const void* w, const void* x) {
+  G2C_DCHECK_DOT(D::kType, n, w, x);
+  return dot_row<D>(n, w, x);
+}
+
+template <class D>
 void matvec(std::int64_t n, const void* w, std::size_t row_bytes, const void* x, float* y, std::int64_t r0,
             std::int64_t r1) {
+  G2C_DCHECK_MATVEC(D::kType, n, w, x, y, r0, r1);
   const auto* p = static_cast<const std::uint8_t*>(w);
-  for (std::int64_t r = r0; r < r1; ++r) y[r] = vec_dot<D>(n, p + r * row_bytes, x);
+  for (std::int64_t r = r0; r < r1; ++r) y[r] = dot_row<D>(n, p + r * row_bytes, x);
 }
 
 // Each weight block is decoded once per tile of kTile tokens (not once per token).
 template <class D>
 void matmul(std::int64_t n, const void* w, std::size_t row_bytes, const void* x, std::size_t x_stride,
             std::int64_t n_tok, float* y, std::int64_t ldy, std::int64_t r0, std::int64_t r1) {
+  G2C_DCHECK_MATMUL(D::kType, n, w, x, n_tok, y, ldy, r0, r1);
   constexpr std::int64_t kTile = 8;
   const auto* p = static_cast<const std::uint8_t*>(w);
   const auto* xb = static_cast<const std::uint8_t*>(x);
@@ -130,6 +144,7 @@ TypeKernels make_type() {
 
 // As ggml: sum of squares in double, y = x * (1/sqrt(mean + eps)), then * w.
 void rmsnorm(const float* x, const float* w, float* y, std::int64_t n, float eps) {
+  G2C_DCHECK(x != nullptr && y != nullptr && n >= 1);
   double sum = 0.0;
   for (std::int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i] * x[i]);
   const float mean = static_cast<float>(sum / static_cast<double>(n));
@@ -141,6 +156,7 @@ void rmsnorm(const float* x, const float* w, float* y, std::int64_t n, float eps
 
 // As ggml_norm: mean and biased variance in double, then * w + b as separate steps.
 void layernorm(const float* x, const float* w, const float* b, float* y, std::int64_t n, float eps) {
+  G2C_DCHECK(x != nullptr && y != nullptr && n >= 1);
   double sum = 0.0;
   for (std::int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]);
   const float mean = static_cast<float>(sum / static_cast<double>(n));
@@ -160,11 +176,13 @@ void layernorm(const float* x, const float* w, const float* b, float* y, std::in
 }
 
 void add(const float* a, const float* b, float* y, std::int64_t n) {
+  G2C_DCHECK(a != nullptr && b != nullptr && y != nullptr && n >= 0);
   for (std::int64_t i = 0; i < n; ++i) y[i] = a[i] + b[i];
 }
 
 // Max-subtracted, the sum of exponentials kept in double (as ggml_vec_soft_max_f32).
 void softmax(float* x, std::int64_t n) {
+  G2C_DCHECK(x != nullptr && n >= 1);
   float mx = -INFINITY;
   for (std::int64_t i = 0; i < n; ++i) mx = std::max(mx, x[i]);
   double sum = 0.0;
@@ -180,10 +198,12 @@ void softmax(float* x, std::int64_t n) {
 inline float silu1(float v) { return v / (1.0f + std::exp(-v)); }
 
 void silu(const float* x, float* y, std::int64_t n) {
+  G2C_DCHECK(x != nullptr && y != nullptr && n >= 0);
   for (std::int64_t i = 0; i < n; ++i) y[i] = silu1(x[i]);
 }
 
 void swiglu(const float* g, const float* u, float* y, std::int64_t n) {
+  G2C_DCHECK(g != nullptr && u != nullptr && y != nullptr && n >= 0);
   for (std::int64_t i = 0; i < n; ++i) y[i] = silu1(g[i]) * u[i];
 }
 
@@ -205,6 +225,7 @@ const fp16_t* gelu_table() {
 }
 
 void gelu(const float* x, float* y, std::int64_t n) {
+  G2C_DCHECK(x != nullptr && y != nullptr && n >= 0);
   const fp16_t* t = gelu_table();
   for (std::int64_t i = 0; i < n; ++i) {
     const float v = x[i];
@@ -219,6 +240,7 @@ void gelu(const float* x, float* y, std::int64_t n) {
 }
 
 void rope_cache(std::int32_t pos, std::int64_t n_rot, float freq_base, float freq_scale, const float* ff, float* cs) {
+  G2C_DCHECK(cs != nullptr && n_rot >= 0 && n_rot % 2 == 0);
   const float theta_scale = std::pow(freq_base, -2.0f / static_cast<float>(n_rot));
   float theta = static_cast<float>(pos);
   for (std::int64_t i = 0; i < n_rot / 2; ++i) {
@@ -231,6 +253,8 @@ void rope_cache(std::int32_t pos, std::int64_t n_rot, float freq_base, float fre
 }
 
 void rope(float* x, std::int64_t n_head, std::int64_t head_dim, std::int64_t n_rot, const float* cs, RopeMode mode) {
+  G2C_DCHECK(x != nullptr && cs != nullptr && n_head >= 0);
+  G2C_DCHECK(n_rot >= 0 && n_rot % 2 == 0 && n_rot <= head_dim);
   const std::int64_t half = n_rot / 2;
   for (std::int64_t ih = 0; ih < n_head; ++ih) {
     float* h = x + ih * head_dim;
@@ -249,8 +273,12 @@ void rope(float* x, std::int64_t n_head, std::int64_t head_dim, std::int64_t n_r
 
 // ---- KV cache ------------------------------------------------------------------------------------
 
-void kv_store_f32(const float* x, void* dst, std::int64_t n) { std::memcpy(dst, x, n * sizeof(float)); }
+void kv_store_f32(const float* x, void* dst, std::int64_t n) {
+  G2C_DCHECK(x != nullptr && dst != nullptr && n >= 0);
+  std::memcpy(dst, x, n * sizeof(float));
+}
 void kv_store_f16(const float* x, void* dst, std::int64_t n) {
+  G2C_DCHECK(x != nullptr && dst != nullptr && n >= 0);
   auto* d = static_cast<std::uint8_t*>(dst);
   for (std::int64_t i = 0; i < n; ++i) {
     const fp16_t h = fp32_to_fp16(x[i]);
@@ -261,9 +289,10 @@ void kv_store_f16(const float* x, void* dst, std::int64_t n) {
 template <class D>
 void attend(const float* q, const void* k, const void* v, std::size_t row_stride, std::int64_t n_kv,
             std::int64_t head_dim, float scale, float* scratch, float* out) {
+  G2C_DCHECK_ATTEND(q, k, v, row_stride, n_kv, head_dim, D::kBytes / D::kBlock, scratch, out);
   const auto* kb = static_cast<const std::uint8_t*>(k);
   const auto* vb = static_cast<const std::uint8_t*>(v);
-  for (std::int64_t j = 0; j < n_kv; ++j) scratch[j] = vec_dot<D>(head_dim, kb + j * row_stride, q) * scale;
+  for (std::int64_t j = 0; j < n_kv; ++j) scratch[j] = dot_row<D>(head_dim, kb + j * row_stride, q) * scale;
   softmax(scratch, n_kv);
   float tmp[kFloatChunk];
   for (std::int64_t d = 0; d < head_dim; ++d) out[d] = 0.0f;
@@ -283,10 +312,17 @@ template <class D>
 void attend_multi(const float* q, std::int64_t q_stride, const void* k, const void* v, std::size_t row_stride,
                   const std::int32_t* n_kv, std::int64_t n_tok, std::int64_t n_rep, std::int64_t head_dim, float scale,
                   float* scratch, float* out, std::int64_t out_stride) {
+  G2C_DCHECK_ATTEND_MULTI(q, q_stride, k, v, row_stride, n_kv, n_tok, n_rep, head_dim, D::kBytes / D::kBlock, scratch,
+                          out, out_stride);
   for (std::int64_t t = 0; t < n_tok; ++t)
     for (std::int64_t h = 0; h < n_rep; ++h)
       attend<D>(q + t * q_stride + h * head_dim, k, v, row_stride, n_kv[t], head_dim, scale, scratch,
                 out + t * out_stride + h * head_dim);
+}
+
+// attend_multi runs attend once per query, one after the other: the scores of one query.
+std::size_t attend_multi_scratch(std::int64_t /*n_q*/, std::int64_t /*head_dim*/, std::int64_t n_kv_max) {
+  return static_cast<std::size_t>(n_kv_max);
 }
 
 }  // namespace
@@ -326,24 +362,8 @@ KernelTable make_table() {
   t.attend[1] = &attend<DecF16>;
   t.attend_multi[0] = &attend_multi<DecF32>;
   t.attend_multi[1] = &attend_multi<DecF16>;
+  t.attend_multi_scratch = &attend_multi_scratch;
   return t;
 }
 
 }  // namespace g2c::kernels::ref
-
-namespace g2c::kernels {
-
-// ref needs the scores of one query (n_kv_max). The AVX-512 kernel (x86/avx512_attention.cpp) needs,
-// with nqp = n_q and hdp = head_dim rounded up to 16 and rows = n_kv_max rounded up to its 64-row
-// KV block: Q transposed [head_dim][nqp], one K or V block [64][hdp], scores [rows][nqp], outputs
-// [nqp][hdp] and the queries' lengths [nqp]; below 4 queries or above head_dim 256 it runs its
-// one-query kernel, which needs n_kv_max.
-std::size_t attend_multi_scratch(std::int64_t n_q, std::int64_t head_dim, std::int64_t n_kv_max) {
-  const std::int64_t kBlock = 64;
-  const std::int64_t nqp = (n_q + 15) / 16 * 16, hdp = (head_dim + 15) / 16 * 16;
-  const std::int64_t rows = (n_kv_max + kBlock - 1) / kBlock * kBlock;
-  const std::int64_t blocked = head_dim * nqp + kBlock * hdp + rows * nqp + nqp * hdp + nqp;
-  return static_cast<std::size_t>(std::max(blocked, n_kv_max));
-}
-
-}  // namespace g2c::kernels

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "g2c/kernels/dcheck.hpp"
 #include "g2c/kernels/kernels.hpp"
 #include "g2c/kernels/ref/ref.hpp"
 #include "g2c/quant/blocks.hpp"
@@ -446,21 +447,25 @@ inline void dot_q2_k(std::int64_t n, const std::uint8_t* w, std::size_t rb, cons
 }
 
 // ---- drivers (as in avx512.cpp) -------------------------------------------------------------------
-template <void (*Dot1)(std::int64_t, const std::uint8_t*, std::size_t, const void*, float*),
+template <GgmlType T, void (*Dot1)(std::int64_t, const std::uint8_t*, std::size_t, const void*, float*),
           void (*DotN)(std::int64_t, const std::uint8_t*, std::size_t, const void*, float*)>
 struct Driver {
+  static constexpr GgmlType kType = T;
   static float vec_dot(std::int64_t n, const void* w, const void* x) {
+    G2C_DCHECK_DOT(T, n, w, x);
     float out;
     Dot1(n, static_cast<const std::uint8_t*>(w), 0, x, &out);
     return out;
   }
   static void matvec(std::int64_t n, const void* w, std::size_t rb, const void* x, float* y, std::int64_t r0,
                      std::int64_t r1) {
+    G2C_DCHECK_MATVEC(T, n, w, x, y, r0, r1);
     const auto* wb = static_cast<const std::uint8_t*>(w);
     for (std::int64_t r = r0; r < r1; ++r) Dot1(n, wb + r * rb, rb, x, y + r);
   }
   static void matmul(std::int64_t n, const void* w, std::size_t rb, const void* x, std::size_t xs, std::int64_t n_tok,
                      float* y, std::int64_t ldy, std::int64_t r0, std::int64_t r1) {
+    G2C_DCHECK_MATMUL(T, n, w, x, n_tok, y, ldy, r0, r1);
     const auto* wb = static_cast<const std::uint8_t*>(w);
     const auto* xb = static_cast<const std::uint8_t*>(x);
     float tmp[kRows];
@@ -476,8 +481,10 @@ struct Driver {
   }
 };
 
+// Weights of type D::kType dot against `act` activations made by from_float.
 template <class D>
-void install(TypeKernels& k, GgmlType act, FromFloatFn from_float) {
+void install(KernelTable& t, GgmlType act, FromFloatFn from_float) {
+  TypeKernels& k = t.types[static_cast<std::size_t>(D::kType)];
   k.act_type = act;
   k.from_float = from_float;
   k.vec_dot = &D::vec_dot;
@@ -485,27 +492,32 @@ void install(TypeKernels& k, GgmlType act, FromFloatFn from_float) {
   k.matmul = &D::matmul;
 }
 
-void q8_0_from_float(const float* x, void* y, std::int64_t n) { quant::quantize_row(GgmlType::Q8_0, x, y, n); }
-void q8_1_from_float(const float* x, void* y, std::int64_t n) { quant::quantize_row(GgmlType::Q8_1, x, y, n); }
-void q8_k_from_float(const float* x, void* y, std::int64_t n) { quant::quantize_row(GgmlType::Q8_K, x, y, n); }
+// f32 activations -> Act blocks (Q8_0, Q8_1, Q8_K), quant's reference quantizer.
+template <GgmlType Act>
+void quantize_activations(const float* x, void* y, std::int64_t n) {
+  G2C_DCHECK_FROM_FLOAT(Act, n, x, y);
+  quant::quantize_row(Act, x, y, n);
+}
 
 KernelTable make() {
   KernelTable t = ref::make_table();
   t.isa_name = "avx2";
-  auto& ty = t.types;
-  install<Driver<dot_float<1, 0>, dot_float<kRows, 0>>>(ty[static_cast<int>(GgmlType::F32)], GgmlType::F32, nullptr);
-  install<Driver<dot_float<1, 1>, dot_float<kRows, 1>>>(ty[static_cast<int>(GgmlType::F16)], GgmlType::F32, nullptr);
-  install<Driver<dot_float<1, 2>, dot_float<kRows, 2>>>(ty[static_cast<int>(GgmlType::BF16)], GgmlType::F32, nullptr);
-  install<Driver<dot_q8_0<1>, dot_q8_0<kRows>>>(ty[static_cast<int>(GgmlType::Q8_0)], GgmlType::Q8_0, &q8_0_from_float);
-  install<Driver<dot_q4_0<1>, dot_q4_0<kRows>>>(ty[static_cast<int>(GgmlType::Q4_0)], GgmlType::Q8_0, &q8_0_from_float);
-  install<Driver<dot_q4_k<1>, dot_q4_k<kRows>>>(ty[static_cast<int>(GgmlType::Q4_K)], GgmlType::Q8_K, &q8_k_from_float);
-  install<Driver<dot_q6_k<1>, dot_q6_k<kRows>>>(ty[static_cast<int>(GgmlType::Q6_K)], GgmlType::Q8_K, &q8_k_from_float);
-  install<Driver<dot_q5_0<1>, dot_q5_0<kRows>>>(ty[static_cast<int>(GgmlType::Q5_0)], GgmlType::Q8_0, &q8_0_from_float);
-  install<Driver<dot_q4_1<1>, dot_q4_1<kRows>>>(ty[static_cast<int>(GgmlType::Q4_1)], GgmlType::Q8_1, &q8_1_from_float);
-  install<Driver<dot_q5_1<1>, dot_q5_1<kRows>>>(ty[static_cast<int>(GgmlType::Q5_1)], GgmlType::Q8_1, &q8_1_from_float);
-  install<Driver<dot_q5_k<1>, dot_q5_k<kRows>>>(ty[static_cast<int>(GgmlType::Q5_K)], GgmlType::Q8_K, &q8_k_from_float);
-  install<Driver<dot_q3_k<1>, dot_q3_k<kRows>>>(ty[static_cast<int>(GgmlType::Q3_K)], GgmlType::Q8_K, &q8_k_from_float);
-  install<Driver<dot_q2_k<1>, dot_q2_k<kRows>>>(ty[static_cast<int>(GgmlType::Q2_K)], GgmlType::Q8_K, &q8_k_from_float);
+  using F = GgmlType;
+  constexpr FromFloatFn q8_0 = &quantize_activations<F::Q8_0>, q8_1 = &quantize_activations<F::Q8_1>,
+                        q8_k = &quantize_activations<F::Q8_K>;
+  install<Driver<F::F32, dot_float<1, 0>, dot_float<kRows, 0>>>(t, F::F32, nullptr);
+  install<Driver<F::F16, dot_float<1, 1>, dot_float<kRows, 1>>>(t, F::F32, nullptr);
+  install<Driver<F::BF16, dot_float<1, 2>, dot_float<kRows, 2>>>(t, F::F32, nullptr);
+  install<Driver<F::Q8_0, dot_q8_0<1>, dot_q8_0<kRows>>>(t, F::Q8_0, q8_0);
+  install<Driver<F::Q4_0, dot_q4_0<1>, dot_q4_0<kRows>>>(t, F::Q8_0, q8_0);
+  install<Driver<F::Q4_K, dot_q4_k<1>, dot_q4_k<kRows>>>(t, F::Q8_K, q8_k);
+  install<Driver<F::Q6_K, dot_q6_k<1>, dot_q6_k<kRows>>>(t, F::Q8_K, q8_k);
+  install<Driver<F::Q5_0, dot_q5_0<1>, dot_q5_0<kRows>>>(t, F::Q8_0, q8_0);
+  install<Driver<F::Q4_1, dot_q4_1<1>, dot_q4_1<kRows>>>(t, F::Q8_1, q8_1);
+  install<Driver<F::Q5_1, dot_q5_1<1>, dot_q5_1<kRows>>>(t, F::Q8_1, q8_1);
+  install<Driver<F::Q5_K, dot_q5_k<1>, dot_q5_k<kRows>>>(t, F::Q8_K, q8_k);
+  install<Driver<F::Q3_K, dot_q3_k<1>, dot_q3_k<kRows>>>(t, F::Q8_K, q8_k);
+  install<Driver<F::Q2_K, dot_q2_k<1>, dot_q2_k<kRows>>>(t, F::Q8_K, q8_k);
   return t;
 }
 

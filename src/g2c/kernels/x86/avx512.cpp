@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "g2c/core/cpu.hpp"
+#include "g2c/kernels/dcheck.hpp"
 #include "g2c/kernels/kernels.hpp"
 #include "g2c/kernels/ref/ref.hpp"
 #include "g2c/quant/blocks.hpp"
@@ -43,6 +44,7 @@ void attend_f16(const float* q, const void* k, const void* v, std::size_t row_st
                 std::int64_t head_dim, float scale, float* scratch, float* out);
 void kv_store_f16(const float* x, void* dst, std::int64_t n);
 extern const std::array<AttendMultiFn, 2> kAttendMulti;
+std::size_t attend_multi_scratch(std::int64_t n_q, std::int64_t head_dim, std::int64_t n_kv_max);
 void q8_0_from_float(const float* x, void* y, std::int64_t n);
 // Defined in x86/avx512_attention.cpp too: elementwise and row operations.
 void rmsnorm(const float* x, const float* w, float* y, std::int64_t n, float eps);
@@ -615,10 +617,13 @@ using DotFn = void (*)(std::int64_t, const std::uint8_t*, std::size_t, const voi
 using TileFn = void (*)(std::int64_t, const std::uint8_t*, std::size_t, const std::uint8_t*, std::size_t, float*,
                         std::int64_t);
 
-// Dot1: one row (decode); DotN: kRows rows x one token; Tile4: 4 rows x 4 tokens (nullptr: none).
-template <DotFn Dot1, DotFn DotN, TileFn Tile4 = nullptr, int LaneTile = 0>
+// The kernels of weight type T: Dot1 one row (decode); DotN kRows rows x one token; Tile4 4 rows x 4
+// tokens (nullptr: none).
+template <GgmlType T, DotFn Dot1, DotFn DotN, TileFn Tile4 = nullptr, int LaneTile = 0>
 struct Driver {
+  static constexpr GgmlType kType = T;
   static float vec_dot(std::int64_t n, const void* w, const void* x) {
+    G2C_DCHECK_DOT(T, n, w, x);
     if constexpr (LaneTile == 2) {  // the decode path's own arithmetic, so vec_dot == matvec exactly
       float out;
       matvec(n, w, 0, x, &out, 0, 1);
@@ -630,6 +635,7 @@ struct Driver {
   }
   static void matvec(std::int64_t n, const void* w, std::size_t rb, const void* x, float* y, std::int64_t r0,
                      std::int64_t r1) {
+    G2C_DCHECK_MATVEC(T, n, w, x, y, r0, r1);
     const auto* wb = static_cast<const std::uint8_t*>(w);
     if constexpr (LaneTile == 2) {  // Q4_0: block pairs over a rearranged activation
       thread_local Q4PairPrep prep;
@@ -644,6 +650,7 @@ struct Driver {
   // the tokens stream by. Row and token tails use the row kernels.
   static void matmul(std::int64_t n, const void* w, std::size_t rb, const void* x, std::size_t xs, std::int64_t n_tok,
                      float* y, std::int64_t ldy, std::int64_t r0, std::int64_t r1) {
+    G2C_DCHECK_MATMUL(T, n, w, x, n_tok, y, ldy, r0, r1);
     const auto* wb = static_cast<const std::uint8_t*>(w);
     const auto* xb = static_cast<const std::uint8_t*>(x);
     // Token chunks whose activations fit in half of L2 (1 MiB on Zen 4): every row tile then reads
@@ -697,60 +704,53 @@ G2C_DOT_WRAPPERS(dot_bf16, float)
 
 // Batches of 16+ tokens go through the packed-panel GEMM (x86/avx512_gemm.cpp) for whole 16-row
 // panels; the rows left over (and small batches) through D's tiles and row kernels.
-template <GgmlType T, class D>
+template <class D>
 struct Paneled {
   static void matmul(std::int64_t n, const void* w, std::size_t rb, const void* x, std::size_t xs, std::int64_t n_tok,
                      float* y, std::int64_t ldy, std::int64_t r0, std::int64_t r1) {
-    const std::int64_t done = detail::matmul_panels(T, n, w, rb, x, xs, n_tok, y, ldy, r0, r1);
+    const std::int64_t done = detail::matmul_panels(D::kType, n, w, rb, x, xs, n_tok, y, ldy, r0, r1);
     if (r0 + done < r1) D::matmul(n, w, rb, x, xs, n_tok, y, ldy, r0 + done, r1);
   }
 };
 
-template <class D, GgmlType T = static_cast<GgmlType>(kGgmlTypeCount)>
-void install(TypeKernels& k, GgmlType act, FromFloatFn from_float) {
+// Weights of type D::kType dot against `act` activations made by from_float.
+template <class D>
+void install(KernelTable& t, GgmlType act, FromFloatFn from_float) {
+  TypeKernels& k = t.types[static_cast<std::size_t>(D::kType)];
   k.act_type = act;
   k.from_float = from_float;
   k.vec_dot = &D::vec_dot;
   k.matvec = &D::matvec;
-  if constexpr (T == static_cast<GgmlType>(kGgmlTypeCount))
-    k.matmul = &D::matmul;
-  else
-    k.matmul = &Paneled<T, D>::matmul;
+  k.matmul = &Paneled<D>::matmul;
 }
 
-void q8_1_from_float(const float* x, void* y, std::int64_t n) { quant::quantize_row(GgmlType::Q8_1, x, y, n); }
-void q8_k_from_float(const float* x, void* y, std::int64_t n) { quant::quantize_row(GgmlType::Q8_K, x, y, n); }
+void q8_1_from_float(const float* x, void* y, std::int64_t n) {
+  G2C_DCHECK_FROM_FLOAT(GgmlType::Q8_1, n, x, y);
+  quant::quantize_row(GgmlType::Q8_1, x, y, n);
+}
+void q8_k_from_float(const float* x, void* y, std::int64_t n) {
+  G2C_DCHECK_FROM_FLOAT(GgmlType::Q8_K, n, x, y);
+  quant::quantize_row(GgmlType::Q8_K, x, y, n);
+}
 
 KernelTable make() {
   KernelTable t = ref::make_table();
   t.isa_name = "avx512";
+  using F = GgmlType;
+  install<Driver<F::F32, dot_f32_w<1>, dot_f32_w<kRows>, tile_float<4, 4, 0>>>(t, F::F32, nullptr);
+  install<Driver<F::F16, dot_f16_w<1>, dot_f16_w<kRows>, tile_float<4, 4, 1>>>(t, F::F32, nullptr);
+  install<Driver<F::BF16, dot_bf16_w<1>, dot_bf16_w<kRows>, tile_float<4, 4, 2>>>(t, F::F32, nullptr);
+  install<Driver<F::Q8_0, dot_q8_0<1>, dot_q8_0<kRows>, tile_q8<4, false>, 1>>(t, F::Q8_0, &detail::q8_0_from_float);
+  install<Driver<F::Q4_0, dot_q4_0<1>, dot_q4_0<kRows>, tile_q8<4, true>, 2>>(t, F::Q8_0, &detail::q8_0_from_float);
+  install<Driver<F::Q4_K, dot_q4_k<1>, dot_q4_k<kRows>, tile_q4_k<4, 4>>>(t, F::Q8_K, &q8_k_from_float);
+  install<Driver<F::Q6_K, dot_q6_k<1>, dot_q6_k<kRows>>>(t, F::Q8_K, &q8_k_from_float);
+  install<Driver<F::Q5_0, dot_q5_0<1>, dot_q5_0<kRows>>>(t, F::Q8_0, &detail::q8_0_from_float);
+  install<Driver<F::Q4_1, dot_q4_1<1>, dot_q4_1<kRows>>>(t, F::Q8_1, &q8_1_from_float);
+  install<Driver<F::Q5_1, dot_q5_1<1>, dot_q5_1<kRows>>>(t, F::Q8_1, &q8_1_from_float);
+  install<Driver<F::Q5_K, dot_q5_k<1>, dot_q5_k<kRows>>>(t, F::Q8_K, &q8_k_from_float);
+  install<Driver<F::Q3_K, dot_q3_k<1>, dot_q3_k<kRows>>>(t, F::Q8_K, &q8_k_from_float);
+  install<Driver<F::Q2_K, dot_q2_k<1>, dot_q2_k<kRows>>>(t, F::Q8_K, &q8_k_from_float);
   auto& ty = t.types;
-  install<Driver<dot_f32_w<1>, dot_f32_w<kRows>, tile_float<4, 4, 0>>, GgmlType::F32>(
-      ty[static_cast<int>(GgmlType::F32)], GgmlType::F32, nullptr);
-  install<Driver<dot_f16_w<1>, dot_f16_w<kRows>, tile_float<4, 4, 1>>, GgmlType::F16>(
-      ty[static_cast<int>(GgmlType::F16)], GgmlType::F32, nullptr);
-  install<Driver<dot_bf16_w<1>, dot_bf16_w<kRows>, tile_float<4, 4, 2>>, GgmlType::BF16>(
-      ty[static_cast<int>(GgmlType::BF16)], GgmlType::F32, nullptr);
-  install<Driver<dot_q8_0<1>, dot_q8_0<kRows>, tile_q8<4, false>, 1>, GgmlType::Q8_0>(
-      ty[static_cast<int>(GgmlType::Q8_0)], GgmlType::Q8_0, &detail::q8_0_from_float);
-  install<Driver<dot_q4_0<1>, dot_q4_0<kRows>, tile_q8<4, true>, 2>, GgmlType::Q4_0>(
-      ty[static_cast<int>(GgmlType::Q4_0)], GgmlType::Q8_0, &detail::q8_0_from_float);
-  install<Driver<dot_q4_k<1>, dot_q4_k<kRows>, tile_q4_k<4, 4>>, GgmlType::Q4_K>(ty[static_cast<int>(GgmlType::Q4_K)],
-                                                                                 GgmlType::Q8_K, &q8_k_from_float);
-  install<Driver<dot_q6_k<1>, dot_q6_k<kRows>>, GgmlType::Q6_K>(ty[static_cast<int>(GgmlType::Q6_K)], GgmlType::Q8_K,
-                                                                &q8_k_from_float);
-  install<Driver<dot_q5_0<1>, dot_q5_0<kRows>>, GgmlType::Q5_0>(ty[static_cast<int>(GgmlType::Q5_0)], GgmlType::Q8_0,
-                                                                &detail::q8_0_from_float);
-  install<Driver<dot_q4_1<1>, dot_q4_1<kRows>>, GgmlType::Q4_1>(ty[static_cast<int>(GgmlType::Q4_1)], GgmlType::Q8_1,
-                                                                &q8_1_from_float);
-  install<Driver<dot_q5_1<1>, dot_q5_1<kRows>>, GgmlType::Q5_1>(ty[static_cast<int>(GgmlType::Q5_1)], GgmlType::Q8_1,
-                                                                &q8_1_from_float);
-  install<Driver<dot_q5_k<1>, dot_q5_k<kRows>>, GgmlType::Q5_K>(ty[static_cast<int>(GgmlType::Q5_K)], GgmlType::Q8_K,
-                                                                &q8_k_from_float);
-  install<Driver<dot_q3_k<1>, dot_q3_k<kRows>>, GgmlType::Q3_K>(ty[static_cast<int>(GgmlType::Q3_K)], GgmlType::Q8_K,
-                                                                &q8_k_from_float);
-  install<Driver<dot_q2_k<1>, dot_q2_k<kRows>>, GgmlType::Q2_K>(ty[static_cast<int>(GgmlType::Q2_K)], GgmlType::Q8_K,
-                                                                &q8_k_from_float);
   // G2C_AVX512_VBMI=0 keeps the block-pair Q4_0 decode on a VBMI CPU (how CI tests the fallback).
   const char* vbmi_env = std::getenv("G2C_AVX512_VBMI");
   if (cpu_features().avx512vbmi && !(vbmi_env && std::string(vbmi_env) == "0")) {
@@ -765,6 +765,7 @@ KernelTable make() {
   t.attend[0] = &detail::attend_f32;
   t.attend[1] = &detail::attend_f16;
   t.attend_multi = detail::kAttendMulti;
+  t.attend_multi_scratch = &detail::attend_multi_scratch;
   t.kv_store[1] = &detail::kv_store_f16;
   return t;
 }

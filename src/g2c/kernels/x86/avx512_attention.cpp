@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "g2c/kernels/dcheck.hpp"
 #include "g2c/kernels/kernels.hpp"
 #include "g2c/quant/blocks.hpp"
 
@@ -260,7 +261,7 @@ void attend_multi(const float* q, std::int64_t q_stride, const void* k, const vo
   std::int64_t max_kv = 0;
   for (std::int64_t t = 0; t < n_tok; ++t) max_kv = std::max<std::int64_t>(max_kv, n_kv[t]);
   const std::int64_t st_rows = (max_kv + kBlock - 1) / kBlock * kBlock;
-  // scratch layout: see attend_multi_scratch (ref.cpp)
+  // scratch layout: see attend_multi_scratch below
   float* qt = scratch;                                        // [hd][nqp]        scale * q, transposed; padding lanes 0
   float* kvf = qt + hd * nqp;                                 // [kBlock][hdp]    K, then V, block in f32
   float* st = kvf + kBlock * hdp;                             // [st_rows][nqp]  scores, then probabilities
@@ -361,9 +362,13 @@ void attend_multi(const float* q, std::int64_t q_stride, const void* k, const vo
 
 }  // namespace
 
-void softmax(float* x, std::int64_t n) { softmax_impl(x, n); }
+void softmax(float* x, std::int64_t n) {
+  G2C_DCHECK(x != nullptr && n >= 1);
+  softmax_impl(x, n);
+}
 
 void kv_store_f16(const float* x, void* dst, std::int64_t n) {
+  G2C_DCHECK(x != nullptr && dst != nullptr && n >= 0);
   auto* d = static_cast<std::uint8_t*>(dst);
   std::int64_t i = 0;
   for (; i + 16 <= n; i += 16)
@@ -378,30 +383,46 @@ void kv_store_f16(const float* x, void* dst, std::int64_t n) {
 
 void attend_f32(const float* q, const void* k, const void* v, std::size_t row_stride, std::int64_t n_kv,
                 std::int64_t head_dim, float scale, float* scratch, float* out) {
+  G2C_DCHECK_ATTEND(q, k, v, row_stride, n_kv, head_dim, 4, scratch, out);
   attend<false>(q, k, v, row_stride, n_kv, head_dim, scale, scratch, out);
 }
 void attend_f16(const float* q, const void* k, const void* v, std::size_t row_stride, std::int64_t n_kv,
                 std::int64_t head_dim, float scale, float* scratch, float* out) {
+  G2C_DCHECK_ATTEND(q, k, v, row_stride, n_kv, head_dim, 2, scratch, out);
   attend<true>(q, k, v, row_stride, n_kv, head_dim, scale, scratch, out);
 }
 
 void attend_multi_f32(const float* q, std::int64_t q_stride, const void* k, const void* v, std::size_t row_stride,
                       const std::int32_t* n_kv, std::int64_t n_tok, std::int64_t n_rep, std::int64_t head_dim,
                       float scale, float* scratch, float* out, std::int64_t out_stride) {
+  G2C_DCHECK_ATTEND_MULTI(q, q_stride, k, v, row_stride, n_kv, n_tok, n_rep, head_dim, 4, scratch, out, out_stride);
   attend_multi<false>(q, q_stride, k, v, row_stride, n_kv, n_tok, n_rep, head_dim, scale, scratch, out, out_stride);
 }
 void attend_multi_f16(const float* q, std::int64_t q_stride, const void* k, const void* v, std::size_t row_stride,
                       const std::int32_t* n_kv, std::int64_t n_tok, std::int64_t n_rep, std::int64_t head_dim,
                       float scale, float* scratch, float* out, std::int64_t out_stride) {
+  G2C_DCHECK_ATTEND_MULTI(q, q_stride, k, v, row_stride, n_kv, n_tok, n_rep, head_dim, 2, scratch, out, out_stride);
   attend_multi<true>(q, q_stride, k, v, row_stride, n_kv, n_tok, n_rep, head_dim, scale, scratch, out, out_stride);
 }
 // The table entry (x86/avx512.cpp installs it): one definition with external linkage.
 extern const std::array<AttendMultiFn, 2> kAttendMulti{&attend_multi_f32, &attend_multi_f16};
 
+// attend_multi's scratch, with nqp = n_q and hdp = head_dim rounded up to 16 and rows = n_kv_max rounded
+// up to the kBlock-row KV block: Q transposed [head_dim][nqp], one K or V block [kBlock][hdp], scores
+// [rows][nqp], outputs [nqp][hdp] and the queries' lengths [nqp]. Below kMinQueries queries or above
+// head_dim 256 it runs attend per query, which needs n_kv_max.
+std::size_t attend_multi_scratch(std::int64_t n_q, std::int64_t head_dim, std::int64_t n_kv_max) {
+  const std::int64_t nqp = (n_q + 15) / 16 * 16, hdp = (head_dim + 15) / 16 * 16;
+  const std::int64_t rows = (n_kv_max + kBlock - 1) / kBlock * kBlock;
+  const std::int64_t blocked = head_dim * nqp + kBlock * hdp + rows * nqp + nqp * hdp + nqp;
+  return static_cast<std::size_t>(std::max(blocked, n_kv_max));
+}
+
 // Q8_0 activation quantization, byte-identical to quant::quantize_row (d = amax / 127, q = roundf(x / d)
 // with halves away from zero): |v| is truncated and bumped when its fraction is >= 0.5, which is
 // exactly roundf; both steps are exact in float.
 void q8_0_from_float(const float* x, void* y, std::int64_t n) {
+  G2C_DCHECK_FROM_FLOAT(GgmlType::Q8_0, n, x, y);
   auto* out = static_cast<quant::BlockQ8_0*>(y);
   const __m512i sign_bit = _mm512_set1_epi32(static_cast<int>(0x80000000u));
   for (std::int64_t ib = 0; ib < n / 32; ++ib) {
@@ -446,6 +467,7 @@ inline __m512 silu16(__m512 v) {
 }  // namespace
 
 void rmsnorm(const float* x, const float* w, float* y, std::int64_t n, float eps) {
+  G2C_DCHECK(x != nullptr && y != nullptr && n >= 1);
   // The sum of squares in double, as ggml and the ref table (a float sum moved greedy runs off the
   // reference trajectory sooner).
   __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
@@ -466,6 +488,7 @@ void rmsnorm(const float* x, const float* w, float* y, std::int64_t n, float eps
 }
 
 void add(const float* a, const float* b, float* y, std::int64_t n) {
+  G2C_DCHECK(a != nullptr && b != nullptr && y != nullptr && n >= 0);
   for (std::int64_t i = 0; i < n; i += 16) {
     const __mmask16 m = tail_mask(n - i);
     _mm512_mask_storeu_ps(y + i, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i)));
@@ -473,6 +496,7 @@ void add(const float* a, const float* b, float* y, std::int64_t n) {
 }
 
 void silu(const float* x, float* y, std::int64_t n) {
+  G2C_DCHECK(x != nullptr && y != nullptr && n >= 0);
   for (std::int64_t i = 0; i < n; i += 16) {
     const __mmask16 m = tail_mask(n - i);
     _mm512_mask_storeu_ps(y + i, m, silu16(_mm512_maskz_loadu_ps(m, x + i)));
@@ -480,6 +504,7 @@ void silu(const float* x, float* y, std::int64_t n) {
 }
 
 void swiglu(const float* gate, const float* up, float* y, std::int64_t n) {
+  G2C_DCHECK(gate != nullptr && up != nullptr && y != nullptr && n >= 0);
   for (std::int64_t i = 0; i < n; i += 16) {
     const __mmask16 m = tail_mask(n - i);
     const __m512 g = _mm512_maskz_loadu_ps(m, gate + i);

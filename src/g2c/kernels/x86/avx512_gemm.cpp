@@ -30,6 +30,7 @@
 
 #include "g2c/core/aligned.hpp"
 #include "g2c/gguf/types.hpp"
+#include "g2c/kernels/dcheck.hpp"
 #include "g2c/quant/blocks.hpp"
 
 namespace g2c::kernels::avx512::detail {
@@ -544,6 +545,7 @@ std::int64_t matmul_float(std::int64_t n, const std::uint8_t* w, std::size_t rb,
 // panel kernel or the batch is too small; the caller's tiles and row kernels do the rest).
 std::int64_t matmul_panels(GgmlType type, std::int64_t n, const void* w, std::size_t rb, const void* x, std::size_t xs,
                            std::int64_t n_tok, float* y, std::int64_t ldy, std::int64_t r0, std::int64_t r1) {
+  G2C_DCHECK_MATMUL(type, n, w, x, n_tok, y, ldy, r0, r1);
   if (n_tok < kMinTokens) return 0;
   const auto* wb = static_cast<const std::uint8_t*>(w);
   const auto* xb = static_cast<const std::uint8_t*>(x);

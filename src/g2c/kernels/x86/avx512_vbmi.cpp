@@ -15,6 +15,7 @@
 #include <cstring>
 #include <vector>
 
+#include "g2c/kernels/dcheck.hpp"
 #include "g2c/quant/blocks.hpp"
 
 // Software prefetch distance in bytes (0: none). tinyllama-1.1b Q4_0 tg64, 2 threads: none 48.3,
@@ -122,6 +123,7 @@ float dot_row(std::int64_t nb, const std::uint8_t* w, const BlockQ8_0* x, const 
 
 void q4_0_matvec_vbmi(std::int64_t n, const void* w, std::size_t rb, const void* x, float* y, std::int64_t r0,
                       std::int64_t r1) {
+  G2C_DCHECK_MATVEC(GgmlType::Q4_0, n, w, x, y, r0, r1);
   thread_local Prep prep;
   const auto* xq = static_cast<const BlockQ8_0*>(x);
   prepare(xq, n / 32, prep);
