@@ -7,27 +7,59 @@ BUILD_ASAN := build/asan
 G2C_MODELS_DIR ?= $(abspath $(CURDIR)/../shared/models)
 export G2C_MODELS_DIR
 DEFAULT_MODEL ?= stories260K.gguf
+# Every C++ file of the repository but the generated Unicode tables.
+FORMAT_FILES = git ls-files -z '*.cpp' '*.hpp' '*.h' '*.inc' ':!:src/g2c/tokenizer/unicode_tables.inc'
 
-.PHONY: setup build run test test-asan test-ref fuzz clean
+.PHONY: setup configure build run test format-check layer-check test-native test-ref test-asan-parsers \
+        test-asan fuzz clean
 
 setup:
 	@bash scripts/setup.sh
 
-build: setup
+configure: setup
 	@cmake --preset release >/dev/null
+
+build: configure
 	@cmake --build $(BUILD_RELEASE) -j$(JOBS)
 
-# The main job on the default model; it grows as the issues land.
-run: build
+# The main job on the default model; it grows as the issues land. Builds the g2c command only.
+run: configure
+	@cmake --build $(BUILD_RELEASE) -j$(JOBS) --target g2c
 	@bash scripts/main_job.sh $(BUILD_RELEASE)/apps/g2c/g2c "$(G2C_MODELS_DIR)/$(DEFAULT_MODEL)"
 
-# Every test, release build: once with the kernel table the CPU picks, then again with the portable
-# reference kernels (G2C_ISA=ref), which are the specification. Ends with CTest's summary line.
-test: build
+# CI, cheapest stage first: format and layer checks, the release build, every test with the kernel
+# table the CPU picks, again with the portable reference kernels (G2C_ISA=ref, the specification),
+# then the parsers under ASan+UBSan. Ends with CTest's summary line of the last stage.
+test: format-check layer-check build
+	@$(MAKE) --no-print-directory test-native
+	@$(MAKE) --no-print-directory test-ref
+	@$(MAKE) --no-print-directory test-asan-parsers
+
+format-check: setup
+	@$(FORMAT_FILES) | xargs -0 clang-format-14 --dry-run --Werror
+	@echo "format ok"
+
+layer-check:
+	@python3 tools/check_layers.py
+	@python3 tools/check_layers.py --self-test
+
+test-native: build
 	@cd $(BUILD_RELEASE) && set -o pipefail && ctest --output-on-failure -j$(JOBS) --timeout 900 2>&1 | tee ctest-native.log | tail -n 25
+
+test-ref: build
 	@echo "== the same suite with G2C_ISA=ref =="
 	@cd $(BUILD_RELEASE) && set -o pipefail && G2C_ISA=ref ctest --output-on-failure -j$(JOBS) --timeout 900 2>&1 | tee ctest-ref.log | tail -n 25
 
+# The parsing libraries' tests (GGUF reader, tokenizers, HTTP transport and stream parsers: CMake's
+# parser_tests, label `parsers`) under ASan+UBSan, with G2C_DCHECK on. Builds those test binaries and
+# the layers under them only, not the kernels or the engine.
+test-asan-parsers: setup
+	@echo "== the parsers under ASan+UBSan =="
+	@cmake --preset asan >/dev/null
+	@cmake --build $(BUILD_ASAN) -j$(JOBS) --target parser_tests
+	@cd $(BUILD_ASAN) && set -o pipefail && ctest -L parsers --output-on-failure -j$(JOBS) --timeout 900 2>&1 | tee ctest-asan-parsers.log | tail -n 25
+
+# Every test under ASan+UBSan (before a change to parsing or memory; not part of CI: too slow here).
 test-asan: setup
 	@cmake --preset asan >/dev/null
 	@cmake --build $(BUILD_ASAN) -j$(JOBS)

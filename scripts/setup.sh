@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs g2c's build and test dependencies (Debian 12 packages). Idempotent: quiet when all are present.
 set -euo pipefail
-PKGS=(build-essential cmake ninja-build pkg-config
+# python3: tools/check_layers.py; clang-format-14: make format-check.
+PKGS=(build-essential cmake ninja-build pkg-config python3 clang-format-14
       nlohmann-json3-dev libcpp-httplib-dev libcli11-dev libfmt-dev
       libgtest-dev libgmock-dev libbenchmark-dev libpcre2-dev)
 missing=()
