@@ -8,35 +8,22 @@
 #include <string>
 #include <vector>
 
+#include "common/test_util.hpp"
 #include "g2c/core/error.hpp"
 
 namespace g2c::engine {
 namespace {
 
 namespace fs = std::filesystem;
-const std::string kModels = std::string(G2C_SHARED_DIR) + "/models";
+const std::string kModels = test::shared_path("models");
 
-// A fresh folder per test holding symlinks to the shared files, removed afterwards.
-class Folder {
- public:
-  Folder() : path_(fs::path(::testing::TempDir()) / ("g2c_open_model_" + test_name())) {
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~Folder() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string link(const std::string& target, const std::string& name) const {
-    fs::create_symlink(target, path_ / name);
-    return (path_ / name).string();
-  }
-  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
+using test::TempDir;
 
- private:
-  static std::string test_name() { return ::testing::UnitTest::GetInstance()->current_test_info()->name(); }
-  fs::path path_;
-};
+// A symlink `name` in `dir` to one of the shared files.
+std::string link(const TempDir& dir, const std::string& target, const std::string& name) {
+  fs::create_symlink(target, dir.path() / name);
+  return dir.file(name);
+}
 
 // The GGUF and the .bin are the same model, so their tokenizers agree (llama2.c's tok512.bin is the
 // vocabulary the GGUF was converted with).
@@ -64,44 +51,44 @@ TEST(OpenModel, BinFindsItsTokenizerBeside) {
   EXPECT_EQ(encode(bin), encode(gguf));
 
   // tokenizer.bin is looked for before tok<vocab>.bin.
-  const Folder dir;
-  dir.link(kModels + "/stories260K.bin", "m.bin");
-  dir.link(kModels + "/tok512.bin", "tok512.bin");
-  EXPECT_EQ(open_model(dir / "m.bin").tokenizer_path, dir / "tok512.bin");
-  dir.link(kModels + "/tok512.bin", "tokenizer.bin");
-  EXPECT_EQ(open_model(dir / "m.bin").tokenizer_path, dir / "tokenizer.bin");
+  const TempDir dir;
+  link(dir, kModels + "/stories260K.bin", "m.bin");
+  link(dir, kModels + "/tok512.bin", "tok512.bin");
+  EXPECT_EQ(open_model(dir.file("m.bin")).tokenizer_path, dir.file("tok512.bin"));
+  link(dir, kModels + "/tok512.bin", "tokenizer.bin");
+  EXPECT_EQ(open_model(dir.file("m.bin")).tokenizer_path, dir.file("tokenizer.bin"));
 }
 
 TEST(OpenModel, BinWithTheTokenizerGiven) {
-  const Folder dir;
-  dir.link(kModels + "/stories260K.bin", "m.bin");
-  const OpenedModel m = open_model(dir / "m.bin", kModels + "/tok512.bin");
+  const TempDir dir;
+  link(dir, kModels + "/stories260K.bin", "m.bin");
+  const OpenedModel m = open_model(dir.file("m.bin"), kModels + "/tok512.bin");
   ASSERT_TRUE(m.tokenizer);
   EXPECT_EQ(m.tokenizer_path, kModels + "/tok512.bin");
   EXPECT_EQ(encode(m), encode(open_model(kModels + "/stories260K.gguf")));
 }
 
 TEST(OpenModel, BinWithoutTokenizerNamesEveryFileLookedFor) {
-  const Folder dir;
-  dir.link(kModels + "/stories260K.bin", "m.bin");
+  const TempDir dir;
+  link(dir, kModels + "/stories260K.bin", "m.bin");
   try {
-    open_model(dir / "m.bin");
+    open_model(dir.file("m.bin"));
     FAIL() << "no error without a tokenizer";
   } catch (const IoError& e) {
     const std::string msg = e.what();
-    EXPECT_NE(msg.find("llama2.c checkpoint " + (dir / "m.bin") + " needs its tokenizer"), std::string::npos) << msg;
-    EXPECT_NE(msg.find(dir / "tokenizer.bin"), std::string::npos) << msg;
-    EXPECT_NE(msg.find(dir / "tok512.bin"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("llama2.c checkpoint " + dir.file("m.bin") + " needs its tokenizer"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(dir.file("tokenizer.bin")), std::string::npos) << msg;
+    EXPECT_NE(msg.find(dir.file("tok512.bin")), std::string::npos) << msg;
   }
   try {
-    open_model(dir / "m.bin", dir / "missing.bin");
+    open_model(dir.file("m.bin"), dir.file("missing.bin"));
     FAIL() << "no error for a missing tokenizer";
   } catch (const IoError& e) {
-    EXPECT_NE(std::string(e.what()).find("tokenizer '" + (dir / "missing.bin") + "' not found"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("tokenizer '" + dir.file("missing.bin") + "' not found"), std::string::npos)
         << e.what();
   }
   // Token ids alone need no tokenizer.
-  const OpenedModel m = open_model(dir / "m.bin", "", TokenizerNeed::kOptional);
+  const OpenedModel m = open_model(dir.file("m.bin"), "", TokenizerNeed::kOptional);
   ASSERT_TRUE(m.model);
   EXPECT_EQ(m.tokenizer, nullptr);
   EXPECT_EQ(m.tokenizer_path, "");

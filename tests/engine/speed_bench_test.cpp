@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "common/test_util.hpp"
 #include "g2c/core/error.hpp"
 #include "g2c/kernels/kernels.hpp"
 #include "g2c/model/model.hpp"
@@ -19,7 +20,7 @@
 namespace g2c::engine {
 namespace {
 
-const std::string kModel = std::string(G2C_SHARED_DIR) + "/models/stories260K.gguf";
+const std::string kModel = test::shared_path("models/stories260K.gguf");
 
 // FNV-1a 64 over the logits' bytes in memory order (little-endian float bits), written out here, with
 // g2c bench's offset basis (see logits_hash in speed_bench.hpp).

@@ -4,7 +4,6 @@
 // are the keys those files carry.
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <set>
 #include <string>
 #include <tuple>
@@ -12,18 +11,16 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/test_util.hpp"
 #include "g2c/gguf/gguf.hpp"
 #include "g2c/model/arch/arch.hpp"
 
 namespace g2c::model {
 namespace {
 
-const std::string kGoldens = std::string(G2C_SHARED_DIR) + "/arch-goldens/";
+const std::string kGoldens = test::shared_path("arch-goldens/");
 
-nlohmann::json goldens() {
-  std::ifstream f(kGoldens + "goldens.json");
-  return nlohmann::json::parse(f);
-}
+nlohmann::json goldens() { return test::load_json(kGoldens + "goldens.json"); }
 
 using Entry = std::tuple<std::string, std::int64_t, std::int64_t>;  // name, ne[0], ne[1] (1 for vectors)
 
