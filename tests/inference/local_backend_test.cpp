@@ -129,7 +129,7 @@ TEST(LocalBackend, ReturningFalseCancels) {
   });
   EXPECT_EQ(chunks, 3);
   EXPECT_EQ(r.metadata["canceled"], true);
-  EXPECT_EQ(r.metadata["done_reason"], "cancelled");
+  EXPECT_EQ(r.metadata["done_reason"], "canceled");
   EXPECT_EQ(r.completion, streamed);
   EXPECT_EQ(r.completion, "Once upon a");  // three word-tokens of the golden
   EXPECT_EQ(r.completion_tokens, 3);

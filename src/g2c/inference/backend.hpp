@@ -14,8 +14,11 @@
 //   "ttft_ms"           double  stream(): wall ms from the call to the first non-empty chunk
 //   "logprobs"          array of double: natural-log probability of each generated token, in order
 //                               (filled when GenerateOptions::logprobs is set and the backend can)
-//   "done_reason"       string  "stop" | "length" | ... as the server or engine says
-//   "canceled"          bool    stream() stopped because on_chunk returned false
+//   "done_reason"       string  "stop" | "length" | "canceled" | ... as the server or engine says
+//   "canceled"          bool    stream() stopped because on_chunk returned false. One event, one
+//                               spelling: done_reason "canceled" (the engine stopped) and this key
+//                               say the same thing; an HTTP backend sets only this key (the server
+//                               just sees the connection close), so read this one to ask "canceled?"
 // Durations in metadata are always milliseconds unless the key ends in _ns.
 #include <cstdint>
 #include <functional>

@@ -23,7 +23,7 @@ const char* done_reason(engine::StopReason r) {
     case engine::StopReason::kStopString: return "stop";
     case engine::StopReason::kMaxTokens:
     case engine::StopReason::kContextFull: return "length";
-    case engine::StopReason::kCancelled: return "cancelled";
+    case engine::StopReason::kCanceled: return "canceled";
   }
   return "stop";
 }

@@ -18,7 +18,7 @@
 //   metadata           prefill_ns, decode_ns (and the same as prompt_eval_ms, eval_ms), isa, threads,
 //                      n_ctx, seed, stop_reason (the engine's name), done_reason ("stop" for an
 //                      end token or stop string, "length" for max tokens or a full context,
-//                      "cancelled"), ttft_ms (stream() only, when a non-empty chunk was sent),
+//                      "canceled"), ttft_ms (stream() only, when a non-empty chunk was sent),
 //                      canceled (stream() only), logprobs (when GenerateOptions::logprobs).
 //
 // Sampling: GenerateOptions maps onto the engine's chain with every filter the API does not name
