@@ -9,6 +9,8 @@
 #include <sstream>
 #include <string>
 
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 
 namespace {
@@ -29,8 +31,15 @@ std::string slurp(const fs::path& p) {
   return ss.str();
 }
 
+// A path of this test alone: ctest runs the cases of this binary side by side, and other checkouts
+// on the machine run the same cases in the same temp folder.
+fs::path scratch(const std::string& name) {
+  const ::testing::TestInfo* t = ::testing::UnitTest::GetInstance()->current_test_info();
+  return fs::path(::testing::TempDir()) / (name + "_" + t->name() + "_" + std::to_string(::getpid()));
+}
+
 Output run(const std::string& args) {
-  const std::string err_path = ::testing::TempDir() + "g2c_bench_backends_stderr.txt";
+  const std::string err_path = scratch("g2c_bench_backends_stderr").string();
   const std::string cmd = kBinary + " bench-backends " + args + " 2>" + err_path;
   Output o;
   FILE* p = popen(cmd.c_str(), "r");
@@ -40,11 +49,12 @@ Output run(const std::string& args) {
   while ((n = fread(buf, 1, sizeof buf, p)) > 0) o.out.append(buf, n);
   o.status = pclose(p);
   o.err = slurp(err_path);
+  fs::remove(err_path);
   return o;
 }
 
 TEST(BenchBackendsCli, TwoLocalBackendsTableAndFiles) {
-  const fs::path dir = fs::path(::testing::TempDir()) / "g2c_bench_backends_cli";
+  const fs::path dir = scratch("g2c_bench_backends_cli");
   fs::remove_all(dir);
   fs::create_directories(dir);
   std::ofstream(dir / "prompts.txt") << "# three prompts\nOnce upon a time\nThe little dog\n\nTom and Sue went\n";
@@ -77,6 +87,7 @@ TEST(BenchBackendsCli, TwoLocalBackendsTableAndFiles) {
   const std::string svg = slurp(prefix + ".svg");
   EXPECT_NE(svg.find("<svg"), std::string::npos);
   EXPECT_NE(svg.find("stories260K.bin"), std::string::npos);
+  fs::remove_all(dir);
 }
 
 TEST(BenchBackendsCli, BadSpecIsOneLineAndNonZero) {
@@ -86,7 +97,7 @@ TEST(BenchBackendsCli, BadSpecIsOneLineAndNonZero) {
 }
 
 TEST(BenchBackendsCli, UnreachableServerFailsButKeepsTheOthers) {
-  const fs::path dir = fs::path(::testing::TempDir()) / "g2c_bench_backends_cli2";
+  const fs::path dir = scratch("g2c_bench_backends_cli");
   fs::create_directories(dir);
   std::ofstream(dir / "p.txt") << "Once upon a time\n";
   // Port 9 (discard) on loopback: connection refused, quickly.
@@ -96,6 +107,7 @@ TEST(BenchBackendsCli, UnreachableServerFailsButKeepsTheOthers) {
   EXPECT_NE(o.status, 0);
   EXPECT_NE(o.out.find("local:stories260K.gguf"), std::string::npos) << o.out << o.err;
   EXPECT_NE(o.err.find("ollama:m@http://127.0.0.1:9"), std::string::npos) << o.err;
+  fs::remove_all(dir);
 }
 
 }  // namespace
