@@ -154,7 +154,7 @@ TEST_F(Stories, CancelFromTheCallback) {
   auto ctx = context();
   int seen = 0;
   const GenerateResult r = generate(*ctx, *tok_, bos(), greedy(65), [&](const TokenEvent&) { return ++seen < 5; });
-  EXPECT_EQ(r.stop_reason, StopReason::kCancelled);
+  EXPECT_EQ(r.stop_reason, StopReason::kCanceled);
   EXPECT_EQ(r.stats.n_generated, 5);
   EXPECT_EQ(r.text, "Once upon a time,");
 }

@@ -12,9 +12,9 @@
 #include "g2c/core/error.hpp"
 #include "g2c/inference/artifact.hpp"
 #include "g2c/inference/benchmark.hpp"
-#include "g2c/inference/chat_template.hpp"
 #include "g2c/inference/local_backend.hpp"
 #include "g2c/model/model.hpp"
+#include "g2c/tokenizer/chat_template.hpp"
 #include "g2c/tokenizer/tokenizer.hpp"
 
 namespace g2c::inference {
@@ -129,7 +129,7 @@ TEST(LocalBackend, ReturningFalseCancels) {
   });
   EXPECT_EQ(chunks, 3);
   EXPECT_EQ(r.metadata["canceled"], true);
-  EXPECT_EQ(r.metadata["done_reason"], "cancelled");
+  EXPECT_EQ(r.metadata["done_reason"], "canceled");
   EXPECT_EQ(r.completion, streamed);
   EXPECT_EQ(r.completion, "Once upon a");  // three word-tokens of the golden
   EXPECT_EQ(r.completion_tokens, 3);
@@ -202,17 +202,17 @@ TEST(LocalBackend, ConcurrentCallsAreSerialisedAndCorrect) {
 
 TEST(LocalBackend, ChatUsesThePlainFallbackWithoutTemplate) {
   auto b = make_local();
-  EXPECT_EQ(b->chat_template().family, ChatFamily::kPlain);
+  EXPECT_EQ(b->chat_template().family, tokenizer::ChatFamily::kPlain);
   std::vector<ChatMessage> msgs = {{"user", "Tell me a story.", {}, "", ""}};
+  const std::string rendered = tokenizer::render_chat(tokenizer::ChatTemplate{}, chat_turns(msgs));
   ChatResult r = b->chat(msgs, {}, greedy(40));
   EXPECT_EQ(r.message.role, "assistant");
   EXPECT_EQ(r.message.content.find("\nUser:"), std::string::npos);
-  EXPECT_EQ(r.prompt_tokens,
-            static_cast<std::int64_t>(b->tokenizer().encode(render_chat(ChatTemplate{}, msgs), true, true).size()));
+  EXPECT_EQ(r.prompt_tokens, static_cast<std::int64_t>(b->tokenizer().encode(rendered, true, true).size()));
   EXPECT_TRUE(r.timings.contains("prompt_eval_ms"));
   EXPECT_GT(r.latency_ms, 0.0);
   // The rendered prompt is exactly what complete() gets.
-  InferenceResult c = b->complete(render_chat(ChatTemplate{}, msgs), [] {
+  InferenceResult c = b->complete(rendered, [] {
     GenerateOptions o = greedy(40);
     o.stop = {"\nUser:", "\nSystem:"};
     return o;
@@ -231,9 +231,10 @@ TEST(LocalBackend, ChatTemplateComesFromTheGguf) {
   std::shared_ptr<const tokenizer::Tokenizer> t = tokenizer::Tokenizer::from_gguf(*m->gguf());
   LocalTransformerBackend b(m, t, "tiny656k");
   EXPECT_EQ(b.info().extra["quantization"], "Q8_0");
-  EXPECT_EQ(b.chat_template().family, m->gguf()->get_str("tokenizer.chat_template")
-                                          ? detect_chat_template(*m->gguf()->get_str("tokenizer.chat_template")).family
-                                          : ChatFamily::kPlain);
+  EXPECT_EQ(b.chat_template().family,
+            m->gguf()->get_str("tokenizer.chat_template")
+                ? tokenizer::detect_chat_template(*m->gguf()->get_str("tokenizer.chat_template")).family
+                : tokenizer::ChatFamily::kPlain);
 }
 
 TEST(LocalBackend, TinyStoriesQ8GreedyMatchesItsGolden) {

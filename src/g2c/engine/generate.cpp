@@ -15,7 +15,7 @@ const char* stop_reason_name(StopReason r) {
     case StopReason::kEog: return "eog";
     case StopReason::kMaxTokens: return "max_tokens";
     case StopReason::kStopString: return "stop";
-    case StopReason::kCancelled: return "cancelled";
+    case StopReason::kCanceled: return "canceled";
     case StopReason::kContextFull: return "context_full";
   }
   return "?";
@@ -133,7 +133,7 @@ GenerateResult generate(model::Context& ctx, const tokenizer::Tokenizer& tok, st
     res.text += released;
     ev.text = released;
     if (on_token && !on_token(ev)) {
-      res.stop_reason = StopReason::kCancelled;
+      res.stop_reason = StopReason::kCanceled;
       deliver_tail = false;
       break;
     }

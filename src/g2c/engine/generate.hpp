@@ -36,10 +36,10 @@ enum class StopReason {
   kEog,          // the model produced an end-of-generation token
   kMaxTokens,    // max_tokens reached
   kStopString,   // one of GenerateParams::stop appeared
-  kCancelled,    // the callback returned false
+  kCanceled,     // the callback returned false
   kContextFull,  // the sequence reached the context size
 };
-const char* stop_reason_name(StopReason r);  // "eog", "max_tokens", "stop", "cancelled", "context_full"
+const char* stop_reason_name(StopReason r);  // "eog", "max_tokens", "stop", "canceled", "context_full"
 
 struct GenerateParams {
   std::int32_t max_tokens = 128;  // generated tokens at most; < 0: until a stop or a full context
@@ -63,7 +63,7 @@ struct TokenEvent {
   double logprob = 0.0;     // log softmax(raw logits)[token]; 0 unless GenerateParams::logprobs
   std::int32_t index = 0;   // 0-based index among the generated tokens
 };
-// Return false to stop generating (StopReason::kCancelled); the event's text counts as delivered.
+// Return false to stop generating (StopReason::kCanceled); the event's text counts as delivered.
 using OnToken = std::function<bool(const TokenEvent&)>;
 
 struct GenerateStats {

@@ -2,7 +2,6 @@
 
 #include "g2c/core/error.hpp"
 #include "g2c/core/timer.hpp"
-#include "g2c/inference/chat_template.hpp"
 
 namespace g2c::inference {
 
@@ -33,7 +32,7 @@ ChatResult Backend::chat(const std::vector<ChatMessage>& messages, const std::ve
                            std::to_string(tools.size()) + " tool(s) given)");
   }
   Timer timer;
-  InferenceResult r = complete(render_chat(ChatTemplate{}, messages, true), opts);
+  InferenceResult r = complete(tokenizer::render_chat(tokenizer::ChatTemplate{}, chat_turns(messages), true), opts);
   ChatResult out;
   out.message.role = "assistant";
   out.message.content = r.completion;
@@ -71,6 +70,13 @@ nlohmann::json message_to_json(const ChatMessage& m, bool arguments_as_string) {
   if (!m.tool_name.empty()) j["tool_name"] = m.tool_name;
   if (!m.tool_call_id.empty()) j["tool_call_id"] = m.tool_call_id;
   return j;
+}
+
+std::vector<tokenizer::ChatTurn> chat_turns(const std::vector<ChatMessage>& messages) {
+  std::vector<tokenizer::ChatTurn> turns;
+  turns.reserve(messages.size());
+  for (const ChatMessage& m : messages) turns.push_back({m.role, m.content, m.tool_name});
+  return turns;
 }
 
 ToolCall tool_call_from_json(const nlohmann::json& j) {

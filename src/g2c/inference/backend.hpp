@@ -14,8 +14,11 @@
 //   "ttft_ms"           double  stream(): wall ms from the call to the first non-empty chunk
 //   "logprobs"          array of double: natural-log probability of each generated token, in order
 //                               (filled when GenerateOptions::logprobs is set and the backend can)
-//   "done_reason"       string  "stop" | "length" | ... as the server or engine says
-//   "canceled"          bool    stream() stopped because on_chunk returned false
+//   "done_reason"       string  "stop" | "length" | "canceled" | ... as the server or engine says
+//   "canceled"          bool    stream() stopped because on_chunk returned false. One event, one
+//                               spelling: done_reason "canceled" (the engine stopped) and this key
+//                               say the same thing; an HTTP backend sets only this key (the server
+//                               just sees the connection close), so read this one to ask "canceled?"
 // Durations in metadata are always milliseconds unless the key ends in _ns.
 #include <cstdint>
 #include <functional>
@@ -25,6 +28,8 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "g2c/tokenizer/chat_template.hpp"
 
 namespace g2c::inference {
 
@@ -118,7 +123,7 @@ class Backend {
   virtual InferenceResult stream(const std::string& prompt, const GenerateOptions& opts, const ChunkCallback& on_chunk);
 
   // One assistant turn for `messages`, with optional tools. The default renders the messages with
-  // the plain fallback template (chat_template.hpp), calls complete(), and returns no tool calls; it
+  // the plain fallback template (tokenizer/chat_template.hpp), calls complete(), and returns no tool calls; it
   // throws UnsupportedError when tools are given, since it cannot parse calls out of plain text.
   virtual ChatResult chat(const std::vector<ChatMessage>& messages, const std::vector<ToolSpec>& tools = {},
                           const GenerateOptions& opts = {});
@@ -127,6 +132,8 @@ class Backend {
 // Messages <-> the JSON shape both HTTP APIs use ({"role","content",...}). `arguments_as_string`
 // selects OpenAI's tool_calls shape (arguments as a JSON-encoded string) over Ollama's (an object).
 nlohmann::json message_to_json(const ChatMessage& m, bool arguments_as_string);
+// What a chat template reads of each message (role, content, tool name), for tokenizer::render_chat.
+std::vector<tokenizer::ChatTurn> chat_turns(const std::vector<ChatMessage>& messages);
 // Parses a tool call in either shape: {"id","function":{"name","arguments"}} with arguments an object
 // (Ollama) or a JSON string (OpenAI).
 ToolCall tool_call_from_json(const nlohmann::json& j);

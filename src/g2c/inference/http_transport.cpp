@@ -137,7 +137,7 @@ class HttplibTransport final : public HttpTransport {
       return true;
     };
     hreq.content_receiver = [&](const char* data, std::size_t n, std::uint64_t, std::uint64_t) {
-      if (out.status >= 400) {
+      if (out.status < 200 || out.status >= 300) {
         out.body.append(data, n);
         return true;
       }

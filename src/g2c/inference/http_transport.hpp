@@ -1,7 +1,8 @@
 #pragma once
 // The HTTP seam of the remote backends (the seed's injectable `urlopen`). Backends hold a
 // shared_ptr<HttpTransport>; tests and users can pass their own (recording, fault-injecting, or a
-// transport over another HTTP stack). The real one runs on cpp-httplib.
+// transport over another HTTP stack). The real one runs on cpp-httplib. A transport only moves bytes;
+// the backends reach it through HttpCall (http_call.hpp), which owns the status, JSON and error rules.
 #include <functional>
 #include <memory>
 #include <string>
@@ -23,8 +24,8 @@ struct HttpRequest {
 struct HttpResponse {
   int status = 0;
   std::string content_type;
-  // post_json / get: the whole body. post_json_stream: only the body of an error status (>= 400);
-  // a 2xx body goes to on_chunk instead.
+  // post_json / get: the whole body. post_json_stream: only the body of a status outside 2xx (the
+  // server's error, or a redirect's page); a 2xx body goes to on_chunk instead.
   std::string body;
   bool canceled = false;  // post_json_stream: on_chunk returned false
 };

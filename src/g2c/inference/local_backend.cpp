@@ -23,7 +23,7 @@ const char* done_reason(engine::StopReason r) {
     case engine::StopReason::kStopString: return "stop";
     case engine::StopReason::kMaxTokens:
     case engine::StopReason::kContextFull: return "length";
-    case engine::StopReason::kCancelled: return "cancelled";
+    case engine::StopReason::kCanceled: return "canceled";
   }
   return "stop";
 }
@@ -87,7 +87,7 @@ LocalTransformerBackend::LocalTransformerBackend(std::shared_ptr<const model::Mo
 
   std::string tmpl_src;
   if (const gguf::File* f = model_->gguf()) tmpl_src = f->get_str("tokenizer.chat_template").value_or("");
-  chat_template_ = detect_chat_template(tmpl_src);
+  chat_template_ = tokenizer::detect_chat_template(tmpl_src);
 
   extra_ = nlohmann::json::object();
   extra_["arch"] = model_->hparams().arch_name;
@@ -97,7 +97,7 @@ LocalTransformerBackend::LocalTransformerBackend(std::shared_ptr<const model::Mo
   extra_["isa"] = kernels::kernels().isa_name;
   extra_["threads"] = ctx_->threads();
   extra_["kv_type"] = context.kv_type == model::KvType::kF16 ? "f16" : "f32";
-  extra_["chat_template"] = family_name(chat_template_.family);
+  extra_["chat_template"] = tokenizer::family_name(chat_template_.family);
   extra_["path"] = model_->path();
   if (extra.is_object()) {
     for (auto it = extra.begin(); it != extra.end(); ++it) extra_[it.key()] = it.value();
@@ -213,14 +213,15 @@ ChatResult LocalTransformerBackend::chat(const std::vector<ChatMessage>& message
     throw UnsupportedError("backend '" + name_ + "' (" + model_id_ + "): tool calls are not supported in-process (" +
                            std::to_string(tools.size()) + " tool(s) given)");
   }
-  const bool plain = chat_template_.family == ChatFamily::kPlain;
+  const bool plain = chat_template_.family == tokenizer::ChatFamily::kPlain;
   GenerateOptions o = opts;
   if (plain) {
     // The fallback layout has no end-of-turn token: the next "User:" / "System:" line ends the reply.
     o.stop.push_back("\nUser:");
     o.stop.push_back("\nSystem:");
   }
-  InferenceResult r = run(render_chat(chat_template_, messages, /*add_generation_prompt=*/true), o, nullptr);
+  InferenceResult r =
+      run(tokenizer::render_chat(chat_template_, chat_turns(messages), /*add_generation_prompt=*/true), o, nullptr);
   ChatResult out;
   out.message.role = "assistant";
   out.message.content = plain ? trim(r.completion) : r.completion;

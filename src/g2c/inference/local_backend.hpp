@@ -18,7 +18,7 @@
 //   metadata           prefill_ns, decode_ns (and the same as prompt_eval_ms, eval_ms), isa, threads,
 //                      n_ctx, seed, stop_reason (the engine's name), done_reason ("stop" for an
 //                      end token or stop string, "length" for max tokens or a full context,
-//                      "cancelled"), ttft_ms (stream() only, when a non-empty chunk was sent),
+//                      "canceled"), ttft_ms (stream() only, when a non-empty chunk was sent),
 //                      canceled (stream() only), logprobs (when GenerateOptions::logprobs).
 //
 // Sampling: GenerateOptions maps onto the engine's chain with every filter the API does not name
@@ -37,8 +37,8 @@
 #include <vector>
 
 #include "g2c/inference/backend.hpp"
-#include "g2c/inference/chat_template.hpp"
 #include "g2c/model/model.hpp"
+#include "g2c/tokenizer/chat_template.hpp"
 #include "g2c/tokenizer/tokenizer.hpp"
 
 namespace g2c::inference {
@@ -61,7 +61,7 @@ class LocalTransformerBackend : public Backend {
   const model::Model& model() const { return *model_; }
   const tokenizer::Tokenizer& tokenizer() const { return *tok_; }
   // The template chat() renders with (from the GGUF's tokenizer.chat_template; plain when none).
-  const ChatTemplate& chat_template() const { return chat_template_; }
+  const tokenizer::ChatTemplate& chat_template() const { return chat_template_; }
 
   InferenceResult complete(const std::string& prompt, const GenerateOptions& opts = {}) override;
   InferenceResult stream(const std::string& prompt, const GenerateOptions& opts,
@@ -81,7 +81,7 @@ class LocalTransformerBackend : public Backend {
   std::optional<std::int32_t> eos_id_;
   std::string name_;
   nlohmann::json extra_;
-  ChatTemplate chat_template_;
+  tokenizer::ChatTemplate chat_template_;
   std::mutex mu_;                        // guards ctx_: one generation at a time
   std::unique_ptr<model::Context> ctx_;  // the KV cache and scratch, allocated once
 };

@@ -1,5 +1,7 @@
 #pragma once
-// Chat templates for in-process backends: messages -> the prompt string the model was tuned on.
+// Chat templates: a conversation -> the prompt string the model was tuned on. They sit with the
+// tokenizer because both come from the same GGUF keys (tokenizer.chat_template) and the markers they
+// write only mean something as that vocabulary's special tokens.
 // We do not run Jinja. A GGUF's `tokenizer.chat_template` is recognised by marker strings (the way
 // llama.cpp's llm_chat_detect_template does) and rendered by hand-written code for four families;
 // anything else uses the plain fallback below. More families come with the server.
@@ -23,9 +25,17 @@
 #include <string_view>
 #include <vector>
 
-#include "g2c/inference/backend.hpp"
+namespace g2c::tokenizer {
 
-namespace g2c::inference {
+// What a template reads of one message. inference::ChatMessage carries more (tool calls, call ids);
+// none of the families below has a place for those, so they are not passed in.
+struct ChatTurn {
+  std::string role;  // "system" | "user" | "assistant" | "tool"
+  std::string content;
+  // Tool results: the tool's name, shown by the plain fallback. The {} lets {role, content} leave it out
+  // (-Wmissing-field-initializers).
+  std::string tool_name{};
+};
 
 enum class ChatFamily { kPlain, kChatml, kLlama2, kLlama3, kZephyr };
 
@@ -46,9 +56,9 @@ ChatTemplate detect_chat_template(std::string_view name_or_template);
 
 const char* family_name(ChatFamily f);
 
-std::string render_chat(const ChatTemplate& tmpl, const std::vector<ChatMessage>& messages,
+std::string render_chat(const ChatTemplate& tmpl, const std::vector<ChatTurn>& messages,
                         bool add_generation_prompt = true);
-std::string render_chat(std::string_view name_or_template, const std::vector<ChatMessage>& messages,
+std::string render_chat(std::string_view name_or_template, const std::vector<ChatTurn>& messages,
                         bool add_generation_prompt = true);
 
-}  // namespace g2c::inference
+}  // namespace g2c::tokenizer

@@ -1,10 +1,8 @@
-#include "g2c/inference/chat_template.hpp"
+#include "g2c/tokenizer/chat_template.hpp"
 
 #include <cctype>
 
-#include "g2c/core/error.hpp"
-
-namespace g2c::inference {
+namespace g2c::tokenizer {
 namespace {
 
 bool contains(std::string_view s, std::string_view needle) { return s.find(needle) != std::string_view::npos; }
@@ -17,16 +15,16 @@ std::string trim(std::string_view s) {
   return std::string(s.substr(b, e - b));
 }
 
-std::string render_chatml(const std::vector<ChatMessage>& msgs, bool gen) {
+std::string render_chatml(const std::vector<ChatTurn>& msgs, bool gen) {
   std::string out;
-  for (const ChatMessage& m : msgs) out += "<|im_start|>" + m.role + "\n" + m.content + "<|im_end|>\n";
+  for (const ChatTurn& m : msgs) out += "<|im_start|>" + m.role + "\n" + m.content + "<|im_end|>\n";
   if (gen) out += "<|im_start|>assistant\n";
   return out;
 }
 
-std::string render_llama3(const std::vector<ChatMessage>& msgs, bool gen) {
+std::string render_llama3(const std::vector<ChatTurn>& msgs, bool gen) {
   std::string out;
-  for (const ChatMessage& m : msgs) {
+  for (const ChatTurn& m : msgs) {
     // Llama 3.1+ names tool results "ipython"; 3.0 has no tool role, so "tool" is kept as given.
     out += "<|start_header_id|>" + m.role + "<|end_header_id|>\n\n" + trim(m.content) + "<|eot_id|>";
   }
@@ -37,10 +35,10 @@ std::string render_llama3(const std::vector<ChatMessage>& msgs, bool gen) {
 // Mirrors Meta's Llama-2-chat Jinja: a turn is "[INST] user [/INST] assistant </s>"; the system text
 // sits in a <<SYS>> block inside the first [INST]. The generation prompt is implied by the open
 // "[/INST]", so add_generation_prompt changes nothing here (as in the Jinja original).
-std::string render_llama2(const ChatTemplate& t, const std::vector<ChatMessage>& msgs) {
+std::string render_llama2(const ChatTemplate& t, const std::vector<ChatTurn>& msgs) {
   std::string out = "[INST] ";
   bool inside_turn = true;  // the first "[INST] " is already written (BOS is the tokenizer's job)
-  for (const ChatMessage& m : msgs) {
+  for (const ChatTurn& m : msgs) {
     std::string content = t.llama2_strip ? trim(m.content) : m.content;
     if (!inside_turn) {
       inside_turn = true;
@@ -58,16 +56,16 @@ std::string render_llama2(const ChatTemplate& t, const std::vector<ChatMessage>&
   return out;
 }
 
-std::string render_zephyr(const ChatTemplate& t, const std::vector<ChatMessage>& msgs, bool gen) {
+std::string render_zephyr(const ChatTemplate& t, const std::vector<ChatTurn>& msgs, bool gen) {
   std::string out;
-  for (const ChatMessage& m : msgs) out += "<|" + m.role + "|>\n" + m.content + t.zephyr_eos + "\n";
+  for (const ChatTurn& m : msgs) out += "<|" + m.role + "|>\n" + m.content + t.zephyr_eos + "\n";
   if (gen) out += "<|assistant|>\n";
   return out;
 }
 
-std::string render_plain(const std::vector<ChatMessage>& msgs, bool gen) {
+std::string render_plain(const std::vector<ChatTurn>& msgs, bool gen) {
   std::string out;
-  for (const ChatMessage& m : msgs) {
+  for (const ChatTurn& m : msgs) {
     std::string label;
     if (m.role == "system")
       label = "System";
@@ -124,8 +122,7 @@ ChatTemplate detect_chat_template(std::string_view s) {
   return t;
 }
 
-std::string render_chat(const ChatTemplate& tmpl, const std::vector<ChatMessage>& messages,
-                        bool add_generation_prompt) {
+std::string render_chat(const ChatTemplate& tmpl, const std::vector<ChatTurn>& messages, bool add_generation_prompt) {
   switch (tmpl.family) {
     case ChatFamily::kChatml: return render_chatml(messages, add_generation_prompt);
     case ChatFamily::kLlama3: return render_llama3(messages, add_generation_prompt);
@@ -136,9 +133,9 @@ std::string render_chat(const ChatTemplate& tmpl, const std::vector<ChatMessage>
   return render_plain(messages, add_generation_prompt);
 }
 
-std::string render_chat(std::string_view name_or_template, const std::vector<ChatMessage>& messages,
+std::string render_chat(std::string_view name_or_template, const std::vector<ChatTurn>& messages,
                         bool add_generation_prompt) {
   return render_chat(detect_chat_template(name_or_template), messages, add_generation_prompt);
 }
 
-}  // namespace g2c::inference
+}  // namespace g2c::tokenizer

@@ -1,20 +1,20 @@
-#include "g2c/inference/chat_template.hpp"
+#include "g2c/tokenizer/chat_template.hpp"
 
 #include <gtest/gtest.h>
 
-namespace g2c::inference {
+namespace g2c::tokenizer {
 namespace {
 
 // The conversation of llama.cpp's tests/test-chat-template.cpp; the expected strings marked
 // "llama.cpp golden" are copied from that file's expected_output (rendered by llama.cpp, with BOS
 // left to the tokenizer), so they check us against another implementation.
-std::vector<ChatMessage> conversation() {
-  return {{"system", "You are a helpful assistant", {}, "", ""},
-          {"user", "Hello", {}, "", ""},
-          {"assistant", "Hi there", {}, "", ""},
-          {"user", "Who are you", {}, "", ""},
-          {"assistant", "   I am an assistant   ", {}, "", ""},
-          {"user", "Another question", {}, "", ""}};
+std::vector<ChatTurn> conversation() {
+  return {{"system", "You are a helpful assistant"},
+          {"user", "Hello"},
+          {"assistant", "Hi there"},
+          {"user", "Who are you"},
+          {"assistant", "   I am an assistant   "},
+          {"user", "Another question"}};
 }
 
 // GGUF tokenizer.chat_template strings as published with the models (the Jinja source).
@@ -113,11 +113,11 @@ TEST(ChatTemplate, ZephyrHandWritten) {
   // StableLM-Zephyr spells its end of turn <|endoftext|>.
   std::string stablelm = std::string(kZephyrJinja) + "{# <|endoftext|> #}";
   EXPECT_EQ(detect_chat_template(stablelm).zephyr_eos, "<|endoftext|>");
-  EXPECT_EQ(render_chat(stablelm, {{"user", "Hi", {}, "", ""}}, true), "<|user|>\nHi<|endoftext|>\n<|assistant|>\n");
+  EXPECT_EQ(render_chat(stablelm, {{"user", "Hi"}}, true), "<|user|>\nHi<|endoftext|>\n<|assistant|>\n");
 }
 
 TEST(ChatTemplate, GenerationPromptSwitch) {
-  std::vector<ChatMessage> one = {{"user", "Hi", {}, "", ""}};
+  std::vector<ChatTurn> one = {{"user", "Hi"}};
   EXPECT_EQ(render_chat("chatml", one, false), "<|im_start|>user\nHi<|im_end|>\n");
   EXPECT_EQ(render_chat("llama3", one, false), "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>");
   EXPECT_EQ(render_chat("zephyr", one, false), "<|user|>\nHi</s>\n");
@@ -125,10 +125,8 @@ TEST(ChatTemplate, GenerationPromptSwitch) {
 }
 
 TEST(ChatTemplate, PlainFallbackForUnknownTemplates) {
-  std::vector<ChatMessage> msgs = {{"system", "Be brief.", {}, "", ""},
-                                   {"user", "Weather in Paris?", {}, "", ""},
-                                   {"assistant", "", {}, "", ""},
-                                   {"tool", "11 degrees", {}, "get_weather", ""}};
+  std::vector<ChatTurn> msgs = {
+      {"system", "Be brief."}, {"user", "Weather in Paris?"}, {"assistant", ""}, {"tool", "11 degrees", "get_weather"}};
   const std::string expected =
       "System: Be brief.\n\nUser: Weather in Paris?\n\nAssistant: \n\nTool (get_weather): 11 degrees\n\nAssistant:";
   EXPECT_EQ(render_chat("", msgs, true), expected);
@@ -148,4 +146,4 @@ TEST(ChatTemplate, DetectsFamiliesFromMarkers) {
 }
 
 }  // namespace
-}  // namespace g2c::inference
+}  // namespace g2c::tokenizer
