@@ -6,6 +6,8 @@
 #include <mutex>
 #include <thread>
 
+#include "fake_transport.hpp"
+#include "g2c/core/timer.hpp"
 #include "loopback.hpp"
 
 namespace g2c::inference {
@@ -256,6 +258,24 @@ TEST(Ollama, TransportIsInjectable) {
   EXPECT_EQ(s.completion, "canned");
   EXPECT_EQ(s.completion_tokens, 2);
   EXPECT_EQ(b.version(), "9.9.9");
+}
+
+// latency_ms is the wall clock around the whole call (backend.hpp), building the request and parsing
+// the answer included. This transport answers at once, so with a big prompt building the request is
+// nearly all of the call, and with a big answer parsing it is: a clock that left either out would
+// show a small part of what the caller waited.
+TEST(Ollama, LatencyEnclosesBuildingTheRequestAndParsingTheAnswer) {
+  const std::string big(4 << 20, 'x');
+  for (bool big_prompt : {true, false}) {
+    auto t = std::make_shared<testing::ScriptedTransport>();
+    t->body = nlohmann::json{{"response", big_prompt ? std::string("ok") : big}, {"done", true}}.dump();
+    OllamaBackend b(OllamaConfig{"m", "http://ollama.invalid:11434", 5.0, t, "ollama", {}});
+    Timer outer;
+    InferenceResult r = b.complete(big_prompt ? big : "hi");
+    const double outer_ms = outer.elapsed_ms();
+    EXPECT_GT(r.latency_ms, 0.5 * outer_ms)
+        << (big_prompt ? "big prompt: " : "big answer: ") << r.latency_ms << " of " << outer_ms << " ms";
+  }
 }
 
 TEST(Ollama, StreamCancelStopsEarly) {

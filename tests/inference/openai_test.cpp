@@ -4,6 +4,8 @@
 
 #include <mutex>
 
+#include "fake_transport.hpp"
+#include "g2c/core/timer.hpp"
 #include "loopback.hpp"
 
 namespace g2c::inference {
@@ -183,6 +185,23 @@ TEST(OpenAI, SseStreamingWithUsage) {
   EXPECT_EQ(r.metadata["done_reason"], "length");
   EXPECT_TRUE(r.metadata.contains("ttft_ms"));
   EXPECT_EQ(peer.backend("m").complete("x").completion, r.completion);  // stream == complete
+}
+
+// As Ollama.LatencyEnclosesBuildingTheRequestAndParsingTheAnswer: the transport answers at once, so
+// building a big request or parsing a big answer is nearly all of the call and must be in latency_ms.
+TEST(OpenAI, LatencyEnclosesBuildingTheRequestAndParsingTheAnswer) {
+  const std::string big(4 << 20, 'x');
+  for (bool big_prompt : {true, false}) {
+    auto t = std::make_shared<testing::ScriptedTransport>();
+    t->body = nlohmann::json{{"choices", {{{"text", big_prompt ? std::string("ok") : big}}}}}.dump();
+    OpenAIBackend b(OpenAIConfig{"http://openai.invalid:8080/v1", "m", "", 5.0, t, "openai", {}});
+    Timer outer;
+    InferenceResult r = b.complete(big_prompt ? big : "hi");
+    const double outer_ms = outer.elapsed_ms();
+    EXPECT_EQ(r.completion.size(), big_prompt ? 2u : big.size());
+    EXPECT_GT(r.latency_ms, 0.5 * outer_ms)
+        << (big_prompt ? "big prompt: " : "big answer: ") << r.latency_ms << " of " << outer_ms << " ms";
+  }
 }
 
 TEST(OpenAI, StreamCancel) {

@@ -5,13 +5,12 @@
 
 #include <fmt/core.h>
 
-#include "g2c/core/timer.hpp"
-#include "g2c/inference/stream_parse.hpp"
-
 namespace g2c::inference {
 namespace {
 
 constexpr double kNsPerMs = 1e6;
+
+constexpr StreamSpec kOllamaStream{StreamSpec::Framing::kNdjson, "the Ollama stream", "chunk"};
 
 // Ollama durations are integer ns (Go time.Duration); every metric is optional on the wire.
 std::optional<double> ns_field_ms(const nlohmann::json& j, const char* key) {
@@ -49,8 +48,6 @@ void append_logprobs(const nlohmann::json& j, nlohmann::json& meta) {
     if (e.is_object() && e.contains("logprob") && e["logprob"].is_number()) meta["logprobs"].push_back(e["logprob"]);
   }
 }
-
-std::string clip(const std::string& s, std::size_t n = 200) { return s.size() <= n ? s : s.substr(0, n) + "..."; }
 
 }  // namespace
 
@@ -154,7 +151,7 @@ void OllamaBackend::raise_status(int status, const std::string& body, const std:
   std::string msg;
   nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
   bool is_ollama_error = !j.is_discarded() && j.is_object() && j.contains("error") && j["error"].is_string();
-  msg = is_ollama_error ? j["error"].get<std::string>() : clip(body);
+  msg = is_ollama_error ? j["error"].get<std::string>() : excerpt(body);
   if (status == 404 && is_ollama_error) {
     throw OllamaError(fmt::format("Ollama at {} does not have model '{}' ({}); run `ollama pull {}`", base_url_,
                                   model_id_, msg, model_id_),
@@ -166,6 +163,8 @@ void OllamaBackend::raise_status(int status, const std::string& body, const std:
   throw OllamaError(fmt::format("Ollama at {} answered HTTP {} for {}: {}", base_url_, status, url, msg), status);
 }
 
+void OllamaBackend::raise(const std::string& msg, int status) const { throw OllamaError(msg, status); }
+
 nlohmann::json OllamaBackend::generate_request(const std::string& prompt, const GenerateOptions& opts,
                                                bool stream) const {
   nlohmann::json body = {
@@ -175,136 +174,76 @@ nlohmann::json OllamaBackend::generate_request(const std::string& prompt, const 
 }
 
 InferenceResult OllamaBackend::complete(const std::string& prompt, const GenerateOptions& opts) {
-  HttpRequest req = request("/api/generate", generate_request(prompt, opts, false));
-  Timer timer;
-  HttpResponse res;
-  try {
-    res = transport_->post_json(req);
-  } catch (const TransportError& e) {
-    raise_transport(e, req.url);
+  HttpCall call(*transport_, *this);
+  nlohmann::json j =
+      call.post(request("/api/generate", generate_request(prompt, opts, false)), R"({"response": "...", ...})");
+  if (j.contains("error")) {
+    throw OllamaError(fmt::format("Ollama at {}: {}", base_url_, j["error"].dump()), call.status());
   }
-  double latency_ms = timer.elapsed_ms();
-  if (res.status >= 400 || res.status < 200) raise_status(res.status, res.body, req.url);
-  nlohmann::json j = nlohmann::json::parse(res.body, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) {
-    throw OllamaError(
-        fmt::format("bad JSON from Ollama at {}: expected one JSON object, got '{}'", req.url, clip(res.body)));
-  }
-  if (j.contains("error")) throw OllamaError(fmt::format("Ollama at {}: {}", base_url_, j["error"].dump()), res.status);
-  if (!j.contains("response") || !j["response"].is_string()) {
-    throw OllamaError(
-        fmt::format("bad JSON from Ollama at {}: no string field 'response' in '{}'", req.url, clip(res.body)));
-  }
+  if (!j.contains("response") || !j["response"].is_string()) call.bad_reply();
   InferenceResult r;
   r.prompt = prompt;
   r.completion = j["response"].get<std::string>();
-  r.latency_ms = latency_ms;
   r.backend = info();
   apply_final(j, r.prompt_tokens, r.completion_tokens, r.metadata);
   append_logprobs(j, r.metadata);
   r.metadata["stream"] = false;
+  r.latency_ms = call.elapsed_ms();
   return r;
 }
 
 InferenceResult OllamaBackend::stream(const std::string& prompt, const GenerateOptions& opts,
                                       const ChunkCallback& on_chunk) {
+  HttpCall call(*transport_, *this);
   HttpRequest req = request("/api/generate", generate_request(prompt, opts, true));
   req.headers = {{"Accept", "application/x-ndjson"}};
   InferenceResult r;
   r.prompt = prompt;
   r.backend = info();
   r.metadata["stream"] = true;
-  LineSplitter lines;
-  std::optional<OllamaError> failure;  // raised after the transport returns, not through httplib
-  bool done = false, user_canceled = false;
-  int n_chunks = 0;
-  Timer timer;
-  auto on_line = [&](std::string_view line) -> bool {
-    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) {
-      failure.emplace(fmt::format("bad JSON in the Ollama stream from {} after {} chunk(s): '{}'", req.url, n_chunks,
-                                  clip(std::string(line))));
-      return false;
-    }
-    if (j.contains("error")) {
-      std::string msg = j["error"].is_string() ? j["error"].get<std::string>() : j["error"].dump();
-      failure.emplace(fmt::format("Ollama at {} failed mid-stream after {} chunk(s): {}", base_url_, n_chunks, msg));
-      return false;
-    }
-    ++n_chunks;
-    std::string piece = j.contains("response") && j["response"].is_string() ? j["response"].get<std::string>() : "";
-    append_logprobs(j, r.metadata);
-    if (!piece.empty()) {
-      if (r.completion.empty()) r.metadata["ttft_ms"] = timer.elapsed_ms();
-      r.completion += piece;
-      if (on_chunk && !on_chunk(piece)) {
-        user_canceled = true;
-        return false;
-      }
-    }
-    if (j.value("done", false)) {
-      done = true;
-      apply_final(j, r.prompt_tokens, r.completion_tokens, r.metadata);
-    }
-    return true;
-  };
-  HttpResponse res;
-  try {
-    res = transport_->post_json_stream(req, [&](std::string_view data) {
-      try {
-        return lines.feed(data, on_line);
-      } catch (const Error& e) {
-        failure.emplace(fmt::format("Ollama stream from {}: {}", req.url, e.what()));
-        return false;
-      }
-    });
-  } catch (const TransportError& e) {
-    if (n_chunks > 0 && e.kind() != TransportError::Kind::kConnect) {
-      throw OllamaError(
-          fmt::format("Ollama stream from {} broke after {} chunk(s): {}", base_url_, n_chunks, e.what()));
-    }
-    raise_transport(e, req.url);
-  }
-  if (failure) throw *failure;
-  if (res.status >= 400 || (res.status < 200 && !res.canceled)) raise_status(res.status, res.body, req.url);
-  if (!res.canceled && !done) lines.finish(on_line);
-  if (failure) throw *failure;
-  r.latency_ms = timer.elapsed_ms();
-  if (user_canceled) {
+  bool done = false;
+  HttpCall::StreamEnd end =
+      call.post_stream(std::move(req), kOllamaStream, [&](const nlohmann::json& j, std::string_view) {
+        if (j.contains("error")) {
+          std::string msg = j["error"].is_string() ? j["error"].get<std::string>() : j["error"].dump();
+          throw OllamaError(
+              fmt::format("Ollama at {} failed mid-stream after {} chunk(s): {}", base_url_, call.items(), msg));
+        }
+        std::string piece = j.contains("response") && j["response"].is_string() ? j["response"].get<std::string>() : "";
+        append_logprobs(j, r.metadata);
+        if (!piece.empty()) {
+          if (r.completion.empty()) r.metadata["ttft_ms"] = call.elapsed_ms();
+          r.completion += piece;
+          if (on_chunk && !on_chunk(piece)) return false;
+        }
+        if (j.value("done", false)) {
+          done = true;
+          apply_final(j, r.prompt_tokens, r.completion_tokens, r.metadata);
+        }
+        return true;
+      });
+  if (end.canceled) {
     r.metadata["canceled"] = true;
-    return r;
-  }
-  if (!done) {
+  } else if (!done) {
     throw OllamaError(
         fmt::format("the Ollama stream from {} ended after {} chunk(s) without a done:true object "
                     "(connection cut or server crashed)",
-                    req.url, n_chunks));
+                    call.url(), call.items()));
   }
+  r.latency_ms = call.elapsed_ms();
   return r;
 }
 
 ChatResult OllamaBackend::chat(const std::vector<ChatMessage>& messages, const std::vector<ToolSpec>& tools,
                                const GenerateOptions& opts) {
+  HttpCall call(*transport_, *this);
   nlohmann::json msgs = nlohmann::json::array();
   for (const ChatMessage& m : messages) msgs.push_back(message_to_json(m, /*arguments_as_string=*/false));
   nlohmann::json body = {
       {"model", model_id_}, {"messages", msgs}, {"stream", false}, {"options", ollama_options(opts)}};
   if (!tools.empty()) body["tools"] = tools;
-  HttpRequest req = request("/api/chat", body);
-  Timer timer;
-  HttpResponse res;
-  try {
-    res = transport_->post_json(req);
-  } catch (const TransportError& e) {
-    raise_transport(e, req.url);
-  }
-  double latency_ms = timer.elapsed_ms();
-  if (res.status >= 400 || res.status < 200) raise_status(res.status, res.body, req.url);
-  nlohmann::json j = nlohmann::json::parse(res.body, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("message") || !j["message"].is_object()) {
-    throw OllamaError(fmt::format("bad JSON from Ollama at {}: expected an object with 'message', got '{}'", req.url,
-                                  clip(res.body)));
-  }
+  nlohmann::json j = call.post(request("/api/chat", body), R"({"message": {...}, ...})");
+  if (!j.contains("message") || !j["message"].is_object()) call.bad_reply();
   const nlohmann::json& m = j["message"];
   ChatResult out;
   out.message.role = m.value("role", "assistant");
@@ -313,19 +252,19 @@ ChatResult OllamaBackend::chat(const std::vector<ChatMessage>& messages, const s
     try {
       for (const auto& c : m["tool_calls"]) out.message.tool_calls.push_back(tool_call_from_json(c));
     } catch (const FormatError& e) {
-      throw OllamaError(fmt::format("bad tool call from Ollama at {}: {}", req.url, e.what()));
+      throw OllamaError(fmt::format("bad tool call from Ollama at {}: {}", call.url(), e.what()));
     }
   }
   out.tool_calls = out.message.tool_calls;
-  out.latency_ms = latency_ms;
   nlohmann::json meta = nlohmann::json::object();
   apply_final(j, out.prompt_tokens, out.completion_tokens, meta);
   for (const char* key : {"server_total_ms", "load_ms", "prompt_eval_ms", "eval_ms"}) {
     if (meta.contains(key)) out.timings[key] = meta[key];
   }
-  out.timings["wall_ms"] = latency_ms;
   if (meta.contains("done_reason")) out.done_reason = meta["done_reason"].get<std::string>();
   out.backend = info();
+  out.latency_ms = call.elapsed_ms();
+  out.timings["wall_ms"] = out.latency_ms;
   return out;
 }
 
@@ -335,21 +274,12 @@ ChatResult OllamaBackend::chat_with_tools(const std::vector<ChatMessage>& messag
 }
 
 std::string OllamaBackend::version(double timeout_s) {
+  HttpCall call(*transport_, *this);
   HttpRequest req;
   req.url = join_url(base_url_, "/api/version");
   req.timeout_s = timeout_s;
-  HttpResponse res;
-  try {
-    res = transport_->get(req);
-  } catch (const TransportError& e) {
-    raise_transport(e, req.url);
-  }
-  if (res.status != 200) raise_status(res.status, res.body, req.url);
-  nlohmann::json j = nlohmann::json::parse(res.body, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("version") || !j["version"].is_string()) {
-    throw OllamaError(
-        fmt::format("bad JSON from {}: expected {{\"version\": ...}}, got '{}'", req.url, clip(res.body)));
-  }
+  nlohmann::json j = call.get(std::move(req), R"({"version": "..."})");
+  if (!j.contains("version") || !j["version"].is_string()) call.bad_reply();
   return j["version"].get<std::string>();
 }
 

@@ -3,15 +3,17 @@
 // speaks the same API): /api/generate for complete()/stream() (one JSON object, or NDJSON chunks),
 // /api/chat for chat() / chat_with_tools(). Wire shapes: ../shared/docs/api-compat.md §2.
 //
-// Timings: latency_ms is our own wall clock around the whole call; the server's own durations
-// (integer ns on the wire) are converted to ms into metadata (server_total_ms, load_ms,
-// prompt_eval_ms, eval_ms) so a benchmark can show both and their difference.
+// Timings: latency_ms is our own wall clock around the whole call (building the request and parsing
+// the answer included, see http_call.hpp); the server's own durations (integer ns on the wire) are
+// converted to ms into metadata (server_total_ms, load_ms, prompt_eval_ms, eval_ms) so a benchmark
+// can show both and their difference.
 #include <memory>
 #include <string>
 #include <string_view>
 
 #include "g2c/core/error.hpp"
 #include "g2c/inference/backend.hpp"
+#include "g2c/inference/http_call.hpp"
 #include "g2c/inference/http_transport.hpp"
 
 namespace g2c::inference {
@@ -44,7 +46,7 @@ struct OllamaConfig {
   nlohmann::json extra = nlohmann::json::object();
 };
 
-class OllamaBackend : public Backend {
+class OllamaBackend : public Backend, private HttpProtocol {
  public:
   explicit OllamaBackend(OllamaConfig cfg = {});
   explicit OllamaBackend(std::string model_id, std::string base_url = "", double timeout_s = 120.0);
@@ -72,8 +74,10 @@ class OllamaBackend : public Backend {
 
  private:
   HttpRequest request(const std::string& path, const nlohmann::json& body) const;
-  [[noreturn]] void raise_transport(const TransportError& e, const std::string& url) const;
-  [[noreturn]] void raise_status(int status, const std::string& body, const std::string& url) const;
+  // HttpProtocol: Ollama's words for each failure (with the fix to try), thrown as OllamaError.
+  [[noreturn]] void raise_transport(const TransportError& e, const std::string& url) const override;
+  [[noreturn]] void raise_status(int status, const std::string& body, const std::string& url) const override;
+  [[noreturn]] void raise(const std::string& msg, int status) const override;
 
   std::string model_id_;
   std::string base_url_;

@@ -4,13 +4,10 @@
 
 #include <fmt/core.h>
 
-#include "g2c/core/timer.hpp"
-#include "g2c/inference/stream_parse.hpp"
-
 namespace g2c::inference {
 namespace {
 
-std::string clip(const std::string& s, std::size_t n = 200) { return s.size() <= n ? s : s.substr(0, n) + "..."; }
+constexpr StreamSpec kSseStream{StreamSpec::Framing::kSse, "the SSE stream", "event", "[DONE]"};
 
 std::optional<std::int64_t> int_at(const nlohmann::json& j, const char* key) {
   if (!j.is_object() || !j.contains(key) || !j[key].is_number()) return std::nullopt;
@@ -56,16 +53,15 @@ void append_logprobs(const nlohmann::json& choice, nlohmann::json& meta) {
   }
 }
 
-// The error message from {"error":{"message":...}}, {"error":"..."} or raw text.
-std::string error_message(const std::string& body) {
-  nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
-  if (!j.is_discarded() && j.is_object() && j.contains("error")) {
+// The error message from {"error":{"message":...}} or {"error":"..."}; `text` (clipped) for anything else.
+std::string error_message(const nlohmann::json& j, std::string_view text) {
+  if (j.is_object() && j.contains("error")) {
     const auto& e = j["error"];
     if (e.is_string()) return e.get<std::string>();
     if (e.is_object() && e.contains("message") && e["message"].is_string()) return e["message"].get<std::string>();
     return e.dump();
   }
-  return clip(body);
+  return excerpt(text);
 }
 
 }  // namespace
@@ -128,7 +124,7 @@ void OpenAIBackend::raise_transport(const TransportError& e, const std::string& 
 }
 
 void OpenAIBackend::raise_status(int status, const std::string& body, const std::string& url) const {
-  std::string msg = error_message(body);
+  std::string msg = error_message(nlohmann::json::parse(body, nullptr, false), body);
   if (status == 401 || status == 403) {
     throw OpenAIError(fmt::format("{} refused the request (HTTP {}): {} — check the API key", url, status, msg),
                       status);
@@ -139,6 +135,8 @@ void OpenAIBackend::raise_status(int status, const std::string& body, const std:
   }
   throw OpenAIError(fmt::format("{} answered HTTP {}: {}", url, status, msg), status);
 }
+
+void OpenAIBackend::raise(const std::string& msg, int status) const { throw OpenAIError(msg, status); }
 
 nlohmann::json OpenAIBackend::completion_request(const std::string& prompt, const GenerateOptions& opts,
                                                  bool stream) const {
@@ -157,115 +155,73 @@ nlohmann::json OpenAIBackend::completion_request(const std::string& prompt, cons
 }
 
 InferenceResult OpenAIBackend::complete(const std::string& prompt, const GenerateOptions& opts) {
-  HttpRequest req = request("/completions", completion_request(prompt, opts, false));
-  Timer timer;
-  HttpResponse res;
-  try {
-    res = transport_->post_json(req);
-  } catch (const TransportError& e) {
-    raise_transport(e, req.url);
-  }
-  double latency_ms = timer.elapsed_ms();
-  if (res.status < 200 || res.status >= 300) raise_status(res.status, res.body, req.url);
-  nlohmann::json j = nlohmann::json::parse(res.body, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("choices") || !j["choices"].is_array() ||
-      j["choices"].empty() || !j["choices"][0].is_object()) {
-    throw OpenAIError(fmt::format("bad JSON from {}: expected {{\"choices\":[{{\"text\":...}}]}}, got '{}'", req.url,
-                                  clip(res.body)));
+  HttpCall call(*transport_, *this);
+  nlohmann::json j =
+      call.post(request("/completions", completion_request(prompt, opts, false)), R"({"choices":[{"text":...}]})");
+  if (!j.contains("choices") || !j["choices"].is_array() || j["choices"].empty() || !j["choices"][0].is_object()) {
+    call.bad_reply();
   }
   const auto& choice = j["choices"][0];
   InferenceResult r;
   r.prompt = prompt;
   r.completion = choice.contains("text") && choice["text"].is_string() ? choice["text"].get<std::string>() : "";
-  r.latency_ms = latency_ms;
   r.backend = info();
   apply_usage(j, r.prompt_tokens, r.completion_tokens, r.metadata);
   append_logprobs(choice, r.metadata);
   if (choice.contains("finish_reason") && choice["finish_reason"].is_string())
     r.metadata["done_reason"] = choice["finish_reason"];
   r.metadata["stream"] = false;
+  r.latency_ms = call.elapsed_ms();
   return r;
 }
 
 InferenceResult OpenAIBackend::stream(const std::string& prompt, const GenerateOptions& opts,
                                       const ChunkCallback& on_chunk) {
+  HttpCall call(*transport_, *this);
   HttpRequest req = request("/completions", completion_request(prompt, opts, true));
   req.headers[0] = {"Accept", "text/event-stream"};
   InferenceResult r;
   r.prompt = prompt;
   r.backend = info();
   r.metadata["stream"] = true;
-  SseParser sse;
-  std::optional<OpenAIError> failure;
-  bool done = false, finished = false, user_canceled = false;
-  int n_events = 0;
-  Timer timer;
-  auto on_event = [&](const SseEvent& ev) -> bool {
-    if (ev.data == "[DONE]") {
-      done = true;
-      return true;
-    }
-    nlohmann::json j = nlohmann::json::parse(ev.data, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) {
-      failure.emplace(
-          fmt::format("bad JSON in the SSE stream from {} after {} event(s): '{}'", req.url, n_events, clip(ev.data)));
-      return false;
-    }
-    if (j.contains("error") || ev.event == "error") {
-      failure.emplace(
-          fmt::format("{} failed mid-stream after {} event(s): {}", base_url_, n_events, error_message(ev.data)));
-      return false;
-    }
-    ++n_events;
-    apply_usage(j, r.prompt_tokens, r.completion_tokens, r.metadata);
-    if (j.contains("choices") && j["choices"].is_array() && !j["choices"].empty() && j["choices"][0].is_object()) {
-      const auto& c = j["choices"][0];
-      append_logprobs(c, r.metadata);
-      if (c.contains("finish_reason") && c["finish_reason"].is_string()) {
-        r.metadata["done_reason"] = c["finish_reason"];
-        finished = true;
-      }
-      std::string piece = c.contains("text") && c["text"].is_string() ? c["text"].get<std::string>() : "";
-      if (!piece.empty()) {
-        if (r.completion.empty()) r.metadata["ttft_ms"] = timer.elapsed_ms();
-        r.completion += piece;
-        if (on_chunk && !on_chunk(piece)) {
-          user_canceled = true;
-          return false;
+  bool finished = false;
+  HttpCall::StreamEnd end =
+      call.post_stream(std::move(req), kSseStream, [&](const nlohmann::json& j, std::string_view event) {
+        if (j.contains("error") || event == "error") {
+          throw OpenAIError(fmt::format("{} failed mid-stream after {} event(s): {}", base_url_, call.items(),
+                                        error_message(j, j.dump())));
         }
-      }
-    }
-    return true;
-  };
-  HttpResponse res;
-  try {
-    res = transport_->post_json_stream(req, [&](std::string_view data) { return sse.feed(data, on_event); });
-  } catch (const TransportError& e) {
-    if (n_events > 0 && e.kind() != TransportError::Kind::kConnect) {
-      throw OpenAIError(
-          fmt::format("the SSE stream from {} broke after {} event(s): {}", base_url_, n_events, e.what()));
-    }
-    raise_transport(e, req.url);
-  }
-  if (failure) throw *failure;
-  if (res.status >= 300 || (res.status < 200 && !res.canceled)) raise_status(res.status, res.body, req.url);
-  if (!res.canceled && !done) sse.finish(on_event);
-  if (failure) throw *failure;
-  r.latency_ms = timer.elapsed_ms();
-  if (user_canceled) {
+        apply_usage(j, r.prompt_tokens, r.completion_tokens, r.metadata);
+        if (j.contains("choices") && j["choices"].is_array() && !j["choices"].empty() && j["choices"][0].is_object()) {
+          const auto& c = j["choices"][0];
+          append_logprobs(c, r.metadata);
+          if (c.contains("finish_reason") && c["finish_reason"].is_string()) {
+            r.metadata["done_reason"] = c["finish_reason"];
+            finished = true;
+          }
+          std::string piece = c.contains("text") && c["text"].is_string() ? c["text"].get<std::string>() : "";
+          if (!piece.empty()) {
+            if (r.completion.empty()) r.metadata["ttft_ms"] = call.elapsed_ms();
+            r.completion += piece;
+            if (on_chunk && !on_chunk(piece)) return false;
+          }
+        }
+        return true;
+      });
+  if (end.canceled) {
     r.metadata["canceled"] = true;
-    return r;
-  }
-  // [DONE] is the protocol's end; a finish_reason without it (an old server closing early) is enough.
-  if (!done && !finished) {
+  } else if (!end.end_marker && !finished) {
+    // [DONE] is the protocol's end; a finish_reason without it (an old server closing early) is enough.
     throw OpenAIError(fmt::format("the SSE stream from {} ended after {} event(s) without finish_reason or [DONE]",
-                                  req.url, n_events));
+                                  call.url(), call.items()));
   }
+  r.latency_ms = call.elapsed_ms();
   return r;
 }
 
 ChatResult OpenAIBackend::chat(const std::vector<ChatMessage>& messages, const std::vector<ToolSpec>& tools,
                                const GenerateOptions& opts) {
+  HttpCall call(*transport_, *this);
   nlohmann::json msgs = nlohmann::json::array();
   for (const ChatMessage& m : messages) msgs.push_back(message_to_json(m, /*arguments_as_string=*/true));
   nlohmann::json body = {{"model", model_},
@@ -278,21 +234,10 @@ ChatResult OpenAIBackend::chat(const std::vector<ChatMessage>& messages, const s
   if (opts.seed) body["seed"] = *opts.seed;
   if (!opts.stop.empty()) body["stop"] = opts.stop;
   if (!tools.empty()) body["tools"] = tools;
-  HttpRequest req = request("/chat/completions", body);
-  Timer timer;
-  HttpResponse res;
-  try {
-    res = transport_->post_json(req);
-  } catch (const TransportError& e) {
-    raise_transport(e, req.url);
-  }
-  double latency_ms = timer.elapsed_ms();
-  if (res.status < 200 || res.status >= 300) raise_status(res.status, res.body, req.url);
-  nlohmann::json j = nlohmann::json::parse(res.body, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("choices") || !j["choices"].is_array() ||
-      j["choices"].empty() || !j["choices"][0].contains("message") || !j["choices"][0]["message"].is_object()) {
-    throw OpenAIError(fmt::format("bad JSON from {}: expected {{\"choices\":[{{\"message\":...}}]}}, got '{}'", req.url,
-                                  clip(res.body)));
+  nlohmann::json j = call.post(request("/chat/completions", body), R"({"choices":[{"message":...}]})");
+  if (!j.contains("choices") || !j["choices"].is_array() || j["choices"].empty() ||
+      !j["choices"][0].contains("message") || !j["choices"][0]["message"].is_object()) {
+    call.bad_reply();
   }
   const auto& choice = j["choices"][0];
   const auto& m = choice["message"];
@@ -303,40 +248,32 @@ ChatResult OpenAIBackend::chat(const std::vector<ChatMessage>& messages, const s
     try {
       for (const auto& c : m["tool_calls"]) out.message.tool_calls.push_back(tool_call_from_json(c));
     } catch (const FormatError& e) {
-      throw OpenAIError(fmt::format("bad tool call from {}: {}", req.url, e.what()));
+      throw OpenAIError(fmt::format("bad tool call from {}: {}", call.url(), e.what()));
     }
   }
   out.tool_calls = out.message.tool_calls;
-  out.latency_ms = latency_ms;
   nlohmann::json meta = nlohmann::json::object();
   apply_usage(j, out.prompt_tokens, out.completion_tokens, meta);
   for (const char* key : {"server_total_ms", "prompt_eval_ms", "eval_ms"}) {
     if (meta.contains(key)) out.timings[key] = meta[key];
   }
-  out.timings["wall_ms"] = latency_ms;
   if (choice.contains("finish_reason") && choice["finish_reason"].is_string()) {
     out.done_reason = choice["finish_reason"].get<std::string>();
   }
   out.backend = info();
+  out.latency_ms = call.elapsed_ms();
+  out.timings["wall_ms"] = out.latency_ms;
   return out;
 }
 
 std::vector<std::string> OpenAIBackend::list_models(double timeout_s) {
+  HttpCall call(*transport_, *this);
   HttpRequest req;
   req.url = join_url(base_url_, "/models");
   req.timeout_s = timeout_s;
   if (!api_key_.empty()) req.headers.emplace_back("Authorization", "Bearer " + api_key_);
-  HttpResponse res;
-  try {
-    res = transport_->get(req);
-  } catch (const TransportError& e) {
-    raise_transport(e, req.url);
-  }
-  if (res.status != 200) raise_status(res.status, res.body, req.url);
-  nlohmann::json j = nlohmann::json::parse(res.body, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("data")) {
-    throw OpenAIError(fmt::format("bad JSON from {}: expected {{\"data\":[...]}}, got '{}'", req.url, clip(res.body)));
-  }
+  nlohmann::json j = call.get(std::move(req), R"({"data":[...]})");
+  if (!j.contains("data")) call.bad_reply();
   std::vector<std::string> ids;
   if (j["data"].is_array()) {
     for (const auto& m : j["data"]) {

@@ -10,6 +10,7 @@
 
 #include "g2c/core/error.hpp"
 #include "g2c/inference/backend.hpp"
+#include "g2c/inference/http_call.hpp"
 #include "g2c/inference/http_transport.hpp"
 
 namespace g2c::inference {
@@ -34,7 +35,7 @@ struct OpenAIConfig {
   nlohmann::json extra = nlohmann::json::object();
 };
 
-class OpenAIBackend : public Backend {
+class OpenAIBackend : public Backend, private HttpProtocol {
  public:
   explicit OpenAIBackend(OpenAIConfig cfg);
   OpenAIBackend(std::string base_url, std::string model, std::string api_key = "");
@@ -55,8 +56,10 @@ class OpenAIBackend : public Backend {
 
  private:
   HttpRequest request(const std::string& path, const nlohmann::json& body) const;
-  [[noreturn]] void raise_transport(const TransportError& e, const std::string& url) const;
-  [[noreturn]] void raise_status(int status, const std::string& body, const std::string& url) const;
+  // HttpProtocol: this API's words for each failure, thrown as OpenAIError.
+  [[noreturn]] void raise_transport(const TransportError& e, const std::string& url) const override;
+  [[noreturn]] void raise_status(int status, const std::string& body, const std::string& url) const override;
+  [[noreturn]] void raise(const std::string& msg, int status) const override;
 
   std::string base_url_;
   std::string model_;
