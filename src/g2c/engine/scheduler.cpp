@@ -159,6 +159,7 @@ void Scheduler::complete(const std::shared_ptr<Request>& r, GenerateResult res, 
     std::lock_guard lk(mu_);
     if (r->seq >= 0) --stats_.active;
     ++stats_.completed;
+    stats_.generated_tokens += std::exchange(unpublished_tokens_, 0);  // all counted before wait() returns
     if (error) {
       ++stats_.failed;
     } else if (res.stop_reason == StopReason::kCancelled) {
@@ -293,7 +294,6 @@ void Scheduler::step() {
     stats_.kv_cells = kv_cells();
   }
 
-  std::uint64_t n_generated = 0;
   for (std::size_t k = 0; k < out_seq_.size(); ++k) {
     std::shared_ptr<Request> r = slots_[static_cast<std::size_t>(out_seq_[k])];
     if (!r->decoding) {
@@ -309,11 +309,11 @@ void Scheduler::step() {
       complete(r, {}, std::current_exception());  // the callback threw: this request only
       continue;
     }
-    n_generated += static_cast<std::uint64_t>(r->state->result().stats.n_generated - before);
+    unpublished_tokens_ += static_cast<std::uint64_t>(r->state->result().stats.n_generated - before);
     if (!go) finish(r);
   }
   std::lock_guard lk(mu_);
-  stats_.generated_tokens += n_generated;
+  stats_.generated_tokens += std::exchange(unpublished_tokens_, 0);
 }
 
 void Scheduler::loop() {

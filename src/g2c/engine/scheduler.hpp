@@ -155,6 +155,7 @@ class Scheduler {
   std::vector<std::shared_ptr<Request>> admitting_;
   std::vector<model::BatchToken> batch_;  // [<= n_parallel + chunk]
   std::vector<std::int32_t> out_seq_;     // [outputs of batch_]: the sequence of each output
+  std::uint64_t unpublished_tokens_ = 0;  // generated this step, not yet in stats_
 
   std::thread thread_;
 };
