@@ -1,0 +1,129 @@
+#include "g2c/engine/sequence.hpp"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include "g2c/core/log.hpp"
+#include "g2c/model/model.hpp"
+
+namespace g2c::engine {
+
+std::span<const std::int32_t> fit_prompt(const char* who, const tokenizer::Tokenizer& tok,
+                                         std::span<const std::int32_t> prompt, const GenerateParams& params,
+                                         std::int32_t n_ctx, std::vector<std::int32_t>& kept) {
+  if (static_cast<std::int64_t>(prompt.size()) <= n_ctx) return prompt;
+  if (!params.truncate_prompt) {
+    throw model::ContextOverflow(std::string(who) + ": the prompt has " + std::to_string(prompt.size()) +
+                                 " tokens but the context holds " + std::to_string(n_ctx) +
+                                 " (drop the oldest tokens with truncate_prompt)");
+  }
+  const std::int32_t room = params.max_tokens > 0 ? std::min(params.max_tokens, n_ctx / 2) : n_ctx / 2;
+  const std::int32_t budget = std::max<std::int32_t>(1, n_ctx - room);
+  const bool keep_bos = tok.bos_id() >= 0 && prompt[0] == tok.bos_id() && budget > 1;
+  kept.clear();
+  if (keep_bos) kept.push_back(prompt[0]);
+  const std::size_t tail = static_cast<std::size_t>(budget - (keep_bos ? 1 : 0));
+  kept.insert(kept.end(), prompt.end() - static_cast<std::ptrdiff_t>(tail), prompt.end());
+  log_warn("{}: prompt of {} tokens does not fit a context of {}: dropped the {} oldest{}", who, prompt.size(), n_ctx,
+           prompt.size() - kept.size(), keep_bos ? " (BOS kept)" : "");
+  return kept;
+}
+
+SequenceState::SequenceState(const tokenizer::Tokenizer& tok, std::span<const std::int32_t> prompt,
+                             std::int32_t n_dropped, const GenerateParams& params)
+    : tok_(tok), params_(params), sampler_(params.sampling), stops_(params.stop), detok_(tok) {
+  const auto n_prompt = static_cast<std::int32_t>(prompt.size());
+  res_.seed = sampler_.seed();
+  res_.stats.n_prompt_tokens = n_prompt;
+  res_.stats.n_prompt_dropped = n_dropped;
+  for (std::int32_t t : prompt) sampler_.accept(t);
+  pos_ = n_prompt;
+  strip_space_ = n_prompt == 1 && prompt[0] == tok.bos_id() && tok.add_space_prefix();
+}
+
+bool SequenceState::step(std::span<const float> logits, const OnToken& on_token, std::int32_t n_ctx) {
+  if (params_.max_tokens >= 0 && res_.stats.n_generated >= params_.max_tokens) {
+    res_.stop_reason = StopReason::kMaxTokens;
+    return false;
+  }
+  const std::int32_t id = sampler_.sample(logits);
+  if (!params_.ignore_eos && tok_.is_eog(id)) {
+    res_.stop_reason = StopReason::kEog;
+    return false;
+  }
+  sampler_.accept(id);
+  res_.tokens.push_back(id);
+  ++res_.stats.n_generated;
+  TokenEvent ev;
+  ev.token = id;
+  ev.index = res_.stats.n_generated - 1;
+  if (params_.logprobs) {
+    ev.logprob = sampling::log_softmax_at(logits, id);
+    res_.logprobs.push_back(ev.logprob);
+  }
+  std::string piece = detok_.push(id);
+  if (strip_space_ && !piece.empty()) {
+    // A completion straight after BOS: SPM's space prefix marks a word start, not text (llama2.c's
+    // run.c drops it the same way, which is how the README's "Once upon a time" reads).
+    if (piece[0] == ' ') piece.erase(0, 1);
+    strip_space_ = false;
+  }
+  const std::string released = stops_.push(piece);
+  res_.text += released;
+  ev.text = released;
+  if (on_token && !on_token(ev)) {
+    cancel();
+    return false;
+  }
+  if (stops_.stopped()) {
+    res_.stop_reason = StopReason::kStopString;
+    res_.stop_string = stops_.matched();
+    deliver_tail_ = false;
+    return false;
+  }
+  if (params_.max_tokens >= 0 && res_.stats.n_generated >= params_.max_tokens) {
+    res_.stop_reason = StopReason::kMaxTokens;  // no forward pass for a token nobody will continue
+    return false;
+  }
+  if (pos_ >= n_ctx) {
+    res_.stop_reason = StopReason::kContextFull;
+    return false;
+  }
+  next_token_ = id;
+  next_pos_ = pos_++;
+  ++res_.stats.n_decode_steps;
+  return true;
+}
+
+void SequenceState::cancel() {
+  res_.stop_reason = StopReason::kCanceled;
+  deliver_tail_ = false;
+}
+
+GenerateResult SequenceState::finish(const OnToken& on_token) {
+  if (deliver_tail_) {
+    // Bytes of an unfinished character, then whatever a possible stop-string start was holding.
+    std::string tail = stops_.push(detok_.flush());
+    if (!stops_.stopped()) {
+      tail += stops_.flush();
+    } else {
+      res_.stop_reason = StopReason::kStopString;
+      res_.stop_string = stops_.matched();
+    }
+    if (!tail.empty()) {
+      res_.text += tail;
+      if (on_token) {
+        TokenEvent ev;
+        ev.token = -1;
+        ev.text = tail;
+        ev.index = res_.stats.n_generated;
+        on_token(ev);
+      }
+    }
+  }
+  deliver_tail_ = false;
+  return std::move(res_);
+}
+
+}  // namespace g2c::engine
