@@ -1,4 +1,4 @@
-# Tokenizer encode throughput per vocabulary (issue 3); results in docs/benchmarks-tokenizer.md.
+# Tokenizer encode throughput per vocabulary; results in docs/benchmarks-tokenizer.md.
 if(TARGET g2c_tokenizer)
   add_executable(tokenizer_bench ${CMAKE_CURRENT_SOURCE_DIR}/tokenizer_bench.cpp)
   target_link_libraries(tokenizer_bench PRIVATE g2c::tokenizer g2c::gguf benchmark::benchmark)

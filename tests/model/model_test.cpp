@@ -68,7 +68,7 @@ const StepZero kTiny0 = {{{147, 14.7956f}, {429, 12.9829f}, {1166, 10.1054f}, {2
                          {0.02272f, -0.16744f, -0.46448f, 1.91313f, -2.59496f}};
 
 // Whether the process kernel table keeps activations in f32 for this model's matrices (always true
-// for ref). A table that rounds activations to Q8_0/Q8_K as llama.cpp does (issue 5) moves logits by
+// for ref). A table that rounds activations to Q8_0/Q8_K as llama.cpp does moves logits by
 // up to a few 1e-2 against the float64 goldens, so it gets the quantized-model tolerance of
 // ../shared/arch-goldens/README.md and the greedy comparison over the first 24 tokens only
 // (the README: "the same argmax sequence at least over the first few dozen tokens").

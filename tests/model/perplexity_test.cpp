@@ -1,7 +1,7 @@
 // model::perplexity against llama.cpp's own llama-perplexity output recorded in
 // ../shared/arch-goldens/goldens.json ("llama-perplexity -m FILE -f ppl-text.txt -c 128 -b 128 -t 1
 // -tb 1 -ctk f32 -ctv f32"): same chunking, BOS rule and scoring, so F32 models agree to 0.1%
-// (issue 4), quantized ones (float activations here, Q8 activations in llama.cpp) to 0.5%.
+// (the goldens' acceptance bounds), quantized ones (float activations here, Q8 activations in llama.cpp) to 0.5%.
 #include <gtest/gtest.h>
 
 #include <cstdio>

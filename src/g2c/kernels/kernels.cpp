@@ -1,6 +1,6 @@
 // Table dispatch: one table per process, chosen on first use.
 //
-// To add an ISA table (issue 5): write x86/<isa>.cpp defining `const KernelTable* <isa>_table()` that
+// To add an ISA table: write x86/<isa>.cpp defining `const KernelTable* <isa>_table()` that
 // copies ref::make_table() and overrides entries, compile it with its own flags, and add a line to
 // kIsas below with the CPU check.
 #include "g2c/kernels/kernels.hpp"

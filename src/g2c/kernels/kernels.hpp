@@ -1,7 +1,7 @@
 #pragma once
 // The kernel table (style.md "Kernels"): every operation of the forward pass is reached through one
 // table of function pointers, chosen once per process. ref/ref.cpp fills every entry and is the
-// specification; an ISA table (x86/avx2.cpp, x86/avx512.cpp, issue 5) starts as a copy of ref and
+// specification; an ISA table (x86/avx2.cpp, x86/avx512.cpp) starts as a copy of ref and
 // overrides only what it implements, so a missing SIMD kernel silently falls back to ref.
 //
 // Matrix products are one entry per (weight type, activation type) pair, as ggml's type_traits_cpu:
