@@ -254,8 +254,8 @@ using Projs = std::initializer_list<Proj>;
 }  // namespace
 
 // The steps of one pass over at most n_ub tokens (a slice of a batch), over the Context's buffers.
-// forward_token and forward_batch below string them together; they differ only in how a projection
-// is computed.
+// Pass::run strings them together; forward_token and forward_batch (below) differ only in how a
+// projection is computed.
 struct Context::Pass {
   Pass(Context& c, std::span<const BatchToken> tokens, std::span<const std::int32_t> slots)
       : hp(c.model_.hparams()),
@@ -499,6 +499,16 @@ struct Context::Pass {
     add_residual();
   }
 
+  // The whole pass, with `project(projs, x)` = project_rows or project_panels.
+  template <class Project>
+  void run(Project project) const {
+    embed();
+    plan_positions();
+    for (std::int64_t il = 0; il < hp.n_layer; ++il) layer(il, project);
+    remember();
+    outputs();
+  }
+
   // The cache now holds these tokens (history feeds the naive recompute).
   void remember() const {
     for (std::int64_t it = 0; it < n; ++it) {
@@ -542,24 +552,14 @@ struct Context::Pass {
 // A single-token step (decode of one sequence): every projection is a matrix x vector product.
 void Context::forward_token(const BatchToken& t, std::int32_t slot) {
   const Pass p(*this, {&t, 1}, {&slot, 1});
-  auto rows = [&p](Projs ps, const float* x) { p.project_rows(ps, x); };
-  p.embed();
-  p.plan_positions();
-  for (std::int64_t il = 0; il < p.hp.n_layer; ++il) p.layer(il, rows);
-  p.remember();
-  p.outputs();
+  p.run([&p](Projs ps, const float* x) { p.project_rows(ps, x); });
 }
 
 // A multi-token batch (a prompt, several sequences' decode steps, or both): every projection is a
 // matrix x matrix product that reads each weight row once for all the tokens.
 void Context::forward_batch(std::span<const BatchToken> tokens, std::span<const std::int32_t> slots) {
   const Pass p(*this, tokens, slots);
-  auto panels = [&p](Projs ps, const float* x) { p.project_panels(ps, x, p.n); };
-  p.embed();
-  p.plan_positions();
-  for (std::int64_t il = 0; il < p.hp.n_layer; ++il) p.layer(il, panels);
-  p.remember();
-  p.outputs();
+  p.run([&p](Projs ps, const float* x) { p.project_panels(ps, x, p.n); });
 }
 
 // Passes of at most n_ub tokens, each on the path its size calls for.
