@@ -52,9 +52,21 @@ int main(int argc, char** argv) {
   g2c::app::register_synth(app);
   g2c::app::register_bench_backends(app);
   try {
+    // CLI11 reports an unknown command as "A subcommand is required"; name it, and what exists.
+    if (argc > 1 && argv[1][0] != '-' &&
+        app.get_subcommands([&](CLI::App* c) { return c->get_name() == argv[1]; }).empty()) {
+      std::string names;
+      for (const CLI::App* c : app.get_subcommands({})) names += (names.empty() ? "" : ", ") + c->get_name();
+      std::fprintf(stderr, "g2c: error: unknown command '%s' (commands: %s)\n", argv[1], names.c_str());
+      return 1;
+    }
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0 with CLI11's text; a bad command line is one line and exit 1, like every
+    // other bad input (CLI11 would print two lines and exit with its own codes, 106 and up).
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);
+    std::fprintf(stderr, "g2c: error: %s (see g2c --help)\n", e.what());
+    return 1;
   } catch (const g2c::Error& e) {
     std::fprintf(stderr, "g2c: error: %s\n", e.what());
     return 1;
