@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/goldens.hpp"
 #include "g2c/engine/generate.hpp"
 #include "g2c/model/model.hpp"
 #include "g2c/sampling/sampler.hpp"
@@ -17,15 +18,8 @@ namespace {
 
 const std::string kModel = std::string(G2C_SHARED_DIR) + "/models/stories260K.gguf";
 
-// ../shared/models/README.md, "Reference outputs": greedy ids after BOS=1 (an independent float64
-// forward pass; the text also matches llama2.c's doc/stories260K.md).
-const std::vector<std::int32_t> kGreedyIds = {
-    403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426, 338, 401, 396, 267, 337, 410, 408,
-    419, 292, 411, 322, 265, 282, 295, 433, 426, 385, 328, 432, 358, 394, 261, 370, 432, 352, 266, 268, 388, 426,
-    338, 391, 266, 267, 337, 335, 312, 432, 398, 312, 286, 267, 414, 270, 333, 415, 426, 13,  438, 310, 439};
-const std::string kGreedyText =
-    "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, "
-    "she saw a big, red ball. She wanted to play with it, but it was too high.\nLily'";
+const std::vector<std::int32_t>& kGreedyIds = test::kStories260KGreedyIds;
+const std::string& kGreedyText = test::kStories260KGreedyText;
 
 class Stories : public ::testing::Test {
  protected:

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "common/goldens.hpp"
 #include "common/test_util.hpp"
 #include "g2c/core/error.hpp"
 #include "g2c/gguf/gguf.hpp"
@@ -48,10 +49,7 @@ std::vector<std::int32_t> greedy(Context& ctx, const std::vector<std::int32_t>& 
 }
 
 // From ../shared/models/README.md ("Reference outputs"), float64 reference, 65 ids after BOS = 1.
-const std::vector<std::int32_t> kStories260K = {
-    403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426, 338, 401, 396, 267, 337, 410, 408,
-    419, 292, 411, 322, 265, 282, 295, 433, 426, 385, 328, 432, 358, 394, 261, 370, 432, 352, 266, 268, 388, 426,
-    338, 391, 266, 267, 337, 335, 312, 432, 398, 312, 286, 267, 414, 270, 333, 415, 426, 13,  438, 310, 439};
+const std::vector<std::int32_t>& kStories260K = test::kStories260KGreedyIds;
 const std::vector<std::int32_t> kTinyStories656K = {
     147,  201,  282, 215,  286, 598, 1662, 356, 499, 826,  1363, 1145, 1652, 615,  242, 1482, 951,
     628,  499,  826, 872,  921, 318, 385,  628, 499, 826,  617,  242,  198,  1047, 425, 1939, 122,

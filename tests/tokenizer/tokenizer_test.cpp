@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "common/goldens.hpp"
 #include "g2c/core/error.hpp"
 #include "g2c/gguf/gguf.hpp"
 #include "g2c/tokenizer/pretokenizer.hpp"
@@ -71,13 +72,8 @@ TEST(TokenizerLlama2c, Tok512MatchesStories260KGguf) {
 // The greedy sample of stories260K from ../shared/models/README.md (independent float64 reference,
 // also llama2.c's doc/stories260K.md): its first 65 ids decode to the documented text.
 TEST(TokenizerLlama2c, DecodesTheDocumentedStories260KSample) {
-  const Ids ids = {403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426, 338, 401,
-                   396, 267, 337, 410, 408, 419, 292, 411, 322, 265, 282, 295, 433, 426, 385, 328, 432,
-                   358, 394, 261, 370, 432, 352, 266, 268, 388, 426, 338, 391, 266, 267, 337, 335, 312,
-                   432, 398, 312, 286, 267, 414, 270, 333, 415, 426, 13,  438, 310, 439};
-  const std::string expected =
-      " Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, "
-      "she saw a big, red ball. She wanted to play with it, but it was too high.\nLily'";
+  const Ids ids = g2c::test::kStories260KGreedyIds;
+  const std::string expected = " " + g2c::test::kStories260KGreedyText;
   auto bin = Tokenizer::from_llama2c((kShared / "models" / "tok512.bin").string(), 512);
   auto gguf = load(kShared / "models" / "stories260K.gguf");
   EXPECT_EQ(bin->decode(ids), expected);
