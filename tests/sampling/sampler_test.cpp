@@ -2,8 +2,12 @@
 // arithmetic, greedy == argmax, and a seeded golden of the documented draw (sampler.hpp, rng.hpp).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "g2c/core/error.hpp"
@@ -194,6 +198,85 @@ TEST(LogSoftmax, MatchesDefinition) {
   // Shift invariance with large logits (no overflow).
   const std::vector<float> big = {1000.0f, 1000.0f};
   EXPECT_NEAR(log_softmax_at(big, 0), std::log(0.5), 1e-12);
+}
+
+// The reference: every id sorted by logit descending then id ascending, log-sum-exp in long double.
+std::vector<std::pair<std::int32_t, long double>> reference_top(const std::vector<float>& logits) {
+  std::vector<std::int32_t> order(logits.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<std::int32_t>(i);
+  std::sort(order.begin(), order.end(), [&](std::int32_t a, std::int32_t b) {
+    const float la = logits[static_cast<std::size_t>(a)], lb = logits[static_cast<std::size_t>(b)];
+    return la != lb ? la > lb : a < b;
+  });
+  long double m = logits[static_cast<std::size_t>(order[0])], total = 0.0L;
+  for (float l : logits) total += std::exp(static_cast<long double>(l) - m);
+  std::vector<std::pair<std::int32_t, long double>> out;
+  for (std::int32_t id : order)
+    out.emplace_back(id, static_cast<long double>(logits[static_cast<std::size_t>(id)]) - m - std::log(total));
+  return out;
+}
+
+void expect_top_matches_reference(const std::vector<float>& logits, std::int32_t k) {
+  SCOPED_TRACE("k = " + std::to_string(k));
+  const auto want = reference_top(logits);
+  const auto got = top_logprobs(logits, k);
+  ASSERT_EQ(got.size(), std::min<std::size_t>(static_cast<std::size_t>(std::max(k, 0)), logits.size()));
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].token, want[i].first) << "rank " << i;
+    EXPECT_NEAR(got[i].logprob, static_cast<double>(want[i].second), 1e-12) << "rank " << i;
+    // The same arithmetic as the per-token value: equal, not merely close.
+    EXPECT_EQ(got[i].logprob, log_softmax_at(logits, got[i].token)) << "rank " << i;
+  }
+}
+
+TEST(TopLogprobs, MatchesALongDoubleReference) {
+  expect_top_matches_reference(log_probs(kProbs), 3);
+  std::vector<float> wide;  // a spread of magnitudes, not sorted by id
+  for (int i = 0; i < 1000; ++i) wide.push_back(static_cast<float>(std::sin(i * 0.7) * 12.0 + (i % 7) * 0.01));
+  for (std::int32_t k : {1, 5, 20, 999, 1000}) expect_top_matches_reference(wide, k);
+  const std::vector<float> big = {1000.0f, 998.0f, 999.5f};  // no overflow
+  expect_top_matches_reference(big, 3);
+}
+
+TEST(TopLogprobs, TiesGoToTheSmallerId) {
+  const std::vector<float> logits = {1.0f, 3.0f, 2.0f, 3.0f, 2.0f, 3.0f};
+  const auto top = top_logprobs(logits, 4);
+  ASSERT_EQ(top.size(), 4u);
+  EXPECT_EQ(top[0].token, 1);
+  EXPECT_EQ(top[1].token, 3);
+  EXPECT_EQ(top[2].token, 5);
+  EXPECT_EQ(top[3].token, 2);
+  EXPECT_EQ(top[0].logprob, top[1].logprob);
+  EXPECT_EQ(top[1].logprob, top[2].logprob);
+  expect_top_matches_reference(logits, 6);
+}
+
+TEST(TopLogprobs, KIsClampedToTheVocabulary) {
+  const auto logits = log_probs(kProbs);
+  EXPECT_TRUE(top_logprobs(logits, 0).empty());
+  EXPECT_TRUE(top_logprobs(logits, -3).empty());
+  expect_top_matches_reference(logits, 5);
+  expect_top_matches_reference(logits, 6);
+  expect_top_matches_reference(logits, 1000);
+  // Every token listed: the probabilities sum to one.
+  double sum = 0.0;
+  for (const TokenLogprob& t : top_logprobs(logits, 100)) sum += std::exp(t.logprob);
+  EXPECT_NEAR(sum, 1.0, 1e-12);
+}
+
+TEST(TopLogprobs, MinusInfinityRanksLast) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::vector<float> logits = {-inf, 0.5f, -inf, 0.5f};
+  const auto top = top_logprobs(logits, 4);
+  ASSERT_EQ(top.size(), 4u);
+  EXPECT_EQ(top[0].token, 1);
+  EXPECT_EQ(top[1].token, 3);
+  EXPECT_NEAR(top[0].logprob, std::log(0.5), 1e-15);
+  EXPECT_EQ(top[2].token, 0);
+  EXPECT_EQ(top[3].token, 2);
+  EXPECT_EQ(top[3].logprob, -std::numeric_limits<double>::infinity());
+  const std::vector<float> none = {-inf, -inf};  // nothing to weigh: every logprob -inf, as log_softmax_at
+  for (const TokenLogprob& t : top_logprobs(none, 2)) EXPECT_EQ(t.logprob, log_softmax_at(none, t.token));
 }
 
 // The seeded golden. With temperature 1 and no filters the candidates are kProbs sorted:

@@ -140,14 +140,44 @@ std::int32_t argmax(std::span<const float> logits) {
   return static_cast<std::int32_t>(best);
 }
 
+namespace {
+
+// log softmax(logits)[i] = logits[i] - max - log(sum exp(logits - max)), in double. The one place the
+// normalizer is computed, so log_softmax_at and top_logprobs give the same value for the same id.
+struct LogSoftmax {
+  double max = -std::numeric_limits<double>::infinity();
+  double log_total = 0.0;
+
+  explicit LogSoftmax(std::span<const float> logits) {
+    for (float l : logits) max = std::max(max, static_cast<double>(l));
+    if (std::isinf(max)) return;
+    double total = 0.0;
+    for (float l : logits) total += std::exp(static_cast<double>(l) - max);
+    log_total = std::log(total);
+  }
+  double at(std::span<const float> logits, std::int32_t id) const {
+    if (std::isinf(max)) return -std::numeric_limits<double>::infinity();
+    return static_cast<double>(logits[static_cast<std::size_t>(id)]) - max - log_total;
+  }
+};
+
+}  // namespace
+
 double log_softmax_at(std::span<const float> logits, std::int32_t id) {
   G2C_CHECK(id >= 0 && static_cast<std::size_t>(id) < logits.size());
-  double m = -std::numeric_limits<double>::infinity();
-  for (float l : logits) m = std::max(m, static_cast<double>(l));
-  if (std::isinf(m)) return -std::numeric_limits<double>::infinity();
-  double total = 0.0;
-  for (float l : logits) total += std::exp(static_cast<double>(l) - m);
-  return static_cast<double>(logits[static_cast<std::size_t>(id)]) - m - std::log(total);
+  return LogSoftmax(logits).at(logits, id);
+}
+
+std::vector<TokenLogprob> top_logprobs(std::span<const float> logits, std::int32_t k) {
+  const std::size_t n = std::min(static_cast<std::size_t>(std::max<std::int32_t>(k, 0)), logits.size());
+  if (n == 0) return {};
+  Candidates c;
+  c.assign(logits);
+  std::partial_sort(c.data.begin(), c.data.begin() + static_cast<std::ptrdiff_t>(n), c.data.end(), before);
+  const LogSoftmax ls(logits);
+  std::vector<TokenLogprob> out(n);
+  for (std::size_t i = 0; i < n; ++i) out[i] = {c.data[i].id, ls.at(logits, c.data[i].id)};
+  return out;
 }
 
 namespace {

@@ -83,6 +83,15 @@ std::int32_t argmax(std::span<const float> logits);
 // independent of the sampling settings.
 double log_softmax_at(std::span<const float> logits, std::int32_t id);
 
+struct TokenLogprob {
+  std::int32_t token = -1;
+  double logprob = 0.0;
+};
+// The k most likely tokens under log_softmax(logits), most likely first (logit descending, ties by the
+// smaller id; a NaN logit ranks as -inf). k is clamped to [0, n_vocab]. Each logprob is computed by the
+// same arithmetic as log_softmax_at(logits, token), so the two never disagree. O(n_vocab log k).
+std::vector<TokenLogprob> top_logprobs(std::span<const float> logits, std::int32_t k);
+
 class Sampler {
  public:
   explicit Sampler(const SamplerParams& params);
