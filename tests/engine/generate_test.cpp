@@ -1,5 +1,6 @@
 // generate() on the real stories260K model: greedy output against the README's independent reference,
-// seeded reproducibility, cached == naive, and each stop condition.
+// seeded reproducibility, cached == naive, each stop condition, and top / prompt log-probabilities
+// against one plain Context::decode.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -8,7 +9,9 @@
 #include <vector>
 
 #include "common/goldens.hpp"
+#include "g2c/core/error.hpp"
 #include "g2c/engine/generate.hpp"
+#include "g2c/kernels/kernels.hpp"
 #include "g2c/model/model.hpp"
 #include "g2c/sampling/sampler.hpp"
 #include "g2c/tokenizer/tokenizer.hpp"
@@ -282,6 +285,183 @@ TEST_F(Stories, LogprobsAreTheModelsLogSoftmax) {
   // README step-0 logits: 403 has 17.0235 and the runner-up 385 has 15.4062, so p(403) < 1/(1+e^-1.6173).
   EXPECT_LT(r.logprobs[0], -std::log1p(std::exp(15.4062 - 17.0235)) + 1e-3);
   for (double lp : r.logprobs) EXPECT_LT(lp, 0.0);
+}
+
+bool ref_isa() { return std::string(kernels::kernels().isa_name) == "ref"; }
+
+// Exactly under G2C_ISA=ref (batched == separate there); SIMD tables round batched passes apart.
+void expect_same_logprob(double got, double want, const std::string& what) {
+  if (ref_isa()) {
+    EXPECT_EQ(got, want) << what;
+  } else {
+    EXPECT_NEAR(got, want, 1e-4) << what;
+  }
+}
+
+// The independent reference for prompt scoring: one plain Context::decode of the whole prompt with
+// logits for every token; position i - 1's row scores token i.
+struct PromptScores {
+  std::vector<double> logprobs;                          // [n] with [0] unused
+  std::vector<std::vector<sampling::TokenLogprob>> top;  // [n] with [0] unused
+  std::vector<float> last;                               // [n_vocab] the last token's row
+};
+PromptScores plain_decode_scores(const model::Model& model, const std::vector<std::int32_t>& prompt, std::int32_t k) {
+  model::ContextOptions co;
+  co.n_ctx = static_cast<std::int32_t>(prompt.size());
+  co.threads = 1;
+  model::Context ctx(model, co);
+  std::vector<model::BatchToken> batch;
+  for (std::size_t i = 0; i < prompt.size(); ++i) batch.push_back({prompt[i], 0, static_cast<std::int32_t>(i), true});
+  ctx.decode(batch);
+  PromptScores s;
+  s.logprobs.resize(prompt.size());
+  s.top.resize(prompt.size());
+  for (std::size_t i = 1; i < prompt.size(); ++i) {
+    const auto logits = ctx.logits(static_cast<std::int32_t>(i - 1));
+    s.logprobs[i] = sampling::log_softmax_at(logits, prompt[i]);
+    s.top[i] = sampling::top_logprobs(logits, k);
+  }
+  const auto last = ctx.logits(static_cast<std::int32_t>(prompt.size() - 1));
+  s.last.assign(last.begin(), last.end());
+  return s;
+}
+
+void expect_prompt_scores(const GenerateResult& r, const std::vector<std::int32_t>& prompt, const PromptScores& want,
+                          std::int32_t k) {
+  const std::size_t n = want.logprobs.size();
+  ASSERT_EQ(r.prompt_logprobs.size(), n);
+  EXPECT_TRUE(std::isnan(r.prompt_logprobs[0]));
+  for (std::size_t i = 1; i < n; ++i) {
+    expect_same_logprob(r.prompt_logprobs[i], want.logprobs[i], "prompt token " + std::to_string(i));
+    EXPECT_LT(r.prompt_logprobs[i], 0.0);
+  }
+  if (k == 0) {
+    EXPECT_TRUE(r.prompt_top_logprobs.empty());
+    return;
+  }
+  ASSERT_EQ(r.prompt_top_logprobs.size(), n);
+  EXPECT_TRUE(r.prompt_top_logprobs[0].empty());
+  for (std::size_t i = 1; i < n; ++i) {
+    ASSERT_EQ(r.prompt_top_logprobs[i].size(), static_cast<std::size_t>(k));
+    for (std::size_t j = 0; j < r.prompt_top_logprobs[i].size(); ++j) {
+      const std::string what = "prompt token " + std::to_string(i) + " rank " + std::to_string(j);
+      // Ranks are order statistics: their values agree even where rounding swaps two near-tied ids.
+      expect_same_logprob(r.prompt_top_logprobs[i][j].logprob, want.top[i][j].logprob, what);
+      if (ref_isa()) {
+        EXPECT_EQ(r.prompt_top_logprobs[i][j].token, want.top[i][j].token) << what;
+      }
+    }
+    // The prompt token's own value and its entry in the list never disagree.
+    for (const sampling::TokenLogprob& t : r.prompt_top_logprobs[i])
+      if (t.token == prompt[i]) {
+        EXPECT_EQ(t.logprob, r.prompt_logprobs[i]) << "prompt token " << i;
+      }
+  }
+}
+
+TEST_F(Stories, TopLogprobsOfGreedyStartWithTheChosenToken) {
+  auto ctx = context();
+  GenerateParams p = greedy(20);
+  p.top_logprobs = 5;  // implies logprobs
+  std::vector<std::vector<sampling::TokenLogprob>> streamed;
+  bool final_event_empty = true;
+  const GenerateResult r =
+      generate(*ctx, *tok_, tok_->encode("Once upon a time", true, false), p, [&](const TokenEvent& e) {
+        if (e.token < 0) {
+          final_event_empty = e.top.empty();
+        } else {
+          streamed.emplace_back(e.top.begin(), e.top.end());
+        }
+        return true;
+      });
+  ASSERT_EQ(r.tokens.size(), 20u);
+  ASSERT_EQ(r.logprobs.size(), 20u);
+  ASSERT_EQ(r.top_logprobs.size(), 20u);
+  EXPECT_TRUE(final_event_empty);
+  ASSERT_EQ(streamed.size(), 20u);
+  for (std::size_t j = 0; j < r.tokens.size(); ++j) {
+    SCOPED_TRACE("token " + std::to_string(j));
+    ASSERT_EQ(r.top_logprobs[j].size(), 5u);
+    EXPECT_EQ(r.top_logprobs[j][0].token, r.tokens[j]);
+    EXPECT_EQ(r.top_logprobs[j][0].logprob, r.logprobs[j]);  // the same arithmetic: equal, not close
+    for (std::size_t a = 0; a < 5; ++a) {
+      EXPECT_EQ(streamed[j][a].token, r.top_logprobs[j][a].token);
+      EXPECT_EQ(streamed[j][a].logprob, r.top_logprobs[j][a].logprob);
+      if (a > 0) {
+        EXPECT_LE(r.top_logprobs[j][a].logprob, r.top_logprobs[j][a - 1].logprob);
+      }
+    }
+  }
+  // Asking for alternatives changes nothing else.
+  auto ctx2 = context();
+  const GenerateResult plain = generate(*ctx2, *tok_, tok_->encode("Once upon a time", true, false), greedy(20));
+  EXPECT_EQ(plain.tokens, r.tokens);
+  EXPECT_EQ(plain.text, r.text);
+  EXPECT_TRUE(plain.top_logprobs.empty());
+  EXPECT_TRUE(plain.prompt_logprobs.empty());
+}
+
+TEST_F(Stories, TopLogprobsOutOfRangeIsInvalid) {
+  auto ctx = context();
+  for (std::int32_t k : {-1, kMaxTopLogprobs + 1}) {
+    GenerateParams p = greedy(3);
+    p.top_logprobs = k;
+    EXPECT_THROW(generate(*ctx, *tok_, bos(), p), InvalidArgument) << k;
+  }
+  GenerateParams p = greedy(1);
+  p.top_logprobs = kMaxTopLogprobs;
+  EXPECT_EQ(generate(*ctx, *tok_, bos(), p).top_logprobs.at(0).size(), 20u);
+}
+
+TEST_F(Stories, PromptLogprobsEqualOnePlainDecode) {
+  const std::vector<std::int32_t> prompt =
+      tok_->encode("Once upon a time, there was a little girl named Lily. She loved to play outside.", true, false);
+  ASSERT_GT(prompt.size(), 15u);
+  const PromptScores want = plain_decode_scores(*model_, prompt, 4);
+  auto ctx = context();
+  {
+    SCOPED_TRACE("max_tokens 0: echo scoring");
+    GenerateParams p = greedy(0);
+    p.prompt_logprobs = true;
+    p.top_logprobs = 4;
+    int events = 0;
+    const GenerateResult r = generate(*ctx, *tok_, prompt, p, [&](const TokenEvent&) { return ++events, true; });
+    expect_prompt_scores(r, prompt, want, 4);
+    EXPECT_TRUE(r.tokens.empty());
+    EXPECT_TRUE(r.text.empty());
+    EXPECT_EQ(events, 0);
+    EXPECT_EQ(r.stop_reason, StopReason::kMaxTokens);
+    EXPECT_EQ(r.stats.n_prompt_tokens, static_cast<std::int32_t>(prompt.size()));
+  }
+  {
+    SCOPED_TRACE("then generating");
+    GenerateParams p = greedy(8);
+    p.prompt_logprobs = true;
+    p.logprobs = true;
+    const GenerateResult r = generate(*ctx, *tok_, prompt, p);
+    expect_prompt_scores(r, prompt, want, 0);
+    ASSERT_EQ(r.tokens.size(), 8u);
+    expect_same_logprob(r.logprobs.at(0), sampling::log_softmax_at(want.last, r.tokens[0]), "first generated");
+    EXPECT_EQ(r.tokens[0], sampling::argmax(want.last));
+    if (ref_isa()) {
+      EXPECT_EQ(r.tokens, generate(*ctx, *tok_, prompt, greedy(8)).tokens);
+    }
+  }
+  {
+    SCOPED_TRACE("naive");
+    GenerateParams p = greedy(2);
+    p.prompt_logprobs = true;
+    p.naive = true;
+    expect_prompt_scores(generate(*ctx, *tok_, prompt, p), prompt, want, 0);
+  }
+  {
+    SCOPED_TRACE("BOS alone: nothing to score");
+    GenerateParams p = greedy(0);
+    p.prompt_logprobs = true;
+    const GenerateResult r = generate(*ctx, *tok_, bos(), p);
+    ASSERT_EQ(r.prompt_logprobs.size(), 1u);
+    EXPECT_TRUE(std::isnan(r.prompt_logprobs[0]));
+  }
 }
 
 }  // namespace

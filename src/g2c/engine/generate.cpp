@@ -61,16 +61,23 @@ GenerateResult generate(model::Context& ctx, const tokenizer::Tokenizer& tok, st
   ctx.clear(seq);
   std::vector<model::BatchToken> batch;
   batch.reserve(run.size());
+  // Logits for the last prompt token, or for every one when the prompt is scored: output i is then
+  // prompt token i's row, which predicts token i + 1.
+  const bool score = state.scores_prompt();
   for (std::int32_t i = 0; i < n_prompt; ++i)
-    batch.push_back({run[static_cast<std::size_t>(i)], seq, i, i == n_prompt - 1});
+    batch.push_back({run[static_cast<std::size_t>(i)], seq, i, score || i == n_prompt - 1});
   const std::int64_t t_start = now_ns();
   ctx.decode(batch);
+  if (score)
+    for (std::int32_t i = 0; i + 1 < n_prompt; ++i) state.score_prompt(i + 1, ctx.logits(i));
   const std::int64_t t_prefilled = now_ns();
   state.result().stats.prefill_ns = t_prefilled - t_start;
 
-  while (state.step(ctx.logits(0), on_token, ctx.n_ctx())) {
+  std::int32_t out = ctx.n_outputs() - 1;  // the last prompt token's row, then each decode step's only one
+  while (state.step(ctx.logits(out), on_token, ctx.n_ctx())) {
     const model::BatchToken next{state.next_token(), seq, state.next_pos(), true};
     ctx.decode(std::span<const model::BatchToken>(&next, 1));
+    out = 0;
   }
   GenerateResult res = state.finish(on_token);
   res.stats.decode_ns = now_ns() - t_prefilled;

@@ -41,6 +41,8 @@ enum class StopReason {
 };
 const char* stop_reason_name(StopReason r);  // "eog", "max_tokens", "stop", "canceled", "context_full"
 
+inline constexpr std::int32_t kMaxTopLogprobs = 20;  // OpenAI's limit for top_logprobs
+
 struct GenerateParams {
   std::int32_t max_tokens = 128;  // generated tokens at most; < 0: until a stop or a full context
   sampling::SamplerParams sampling;
@@ -54,6 +56,17 @@ struct GenerateParams {
   // room for min(max_tokens, n_ctx / 2) new tokens, GenerateStats::n_prompt_dropped says how many,
   // and a warning is logged.
   bool truncate_prompt = false;
+  // 0..kMaxTopLogprobs: also the most likely alternatives of each generated token (TokenEvent::top,
+  // GenerateResult::top_logprobs); > 0 implies logprobs. Out of range: InvalidArgument at
+  // submit()/generate().
+  std::int32_t top_logprobs = 0;
+  // The log-probability of each prompt token given the ones before it (GenerateResult::prompt_logprobs;
+  // with top_logprobs > 0 also prompt_top_logprobs): echo scoring. Costs one vocabulary projection per
+  // prompt token; generate() holds the whole prompt's logits at once ([n_prompt][n_vocab] floats), the
+  // Scheduler one chunk's. Works with max_tokens = 0 (the prompt is scored, nothing is generated). On
+  // SIMD kernel tables the last prompt row then comes from the batched vocabulary projection, so the
+  // first sampled token's logits may round apart from a run without it (on ref they are identical).
+  bool prompt_logprobs = false;
 };
 
 // One generated token, delivered right after it is sampled.
@@ -62,6 +75,10 @@ struct TokenEvent {
   std::string_view text;    // text released now; may be empty (held back, or half a UTF-8 character)
   double logprob = 0.0;     // log softmax(raw logits)[token]; 0 unless GenerateParams::logprobs
   std::int32_t index = 0;   // 0-based index among the generated tokens
+  // The GenerateParams::top_logprobs most likely tokens at this step, most likely first (logprobs of the
+  // raw logits, like `logprob`); empty unless asked, and on the final token -1 event. Valid during the
+  // callback only.
+  std::span<const sampling::TokenLogprob> top;
 };
 // Return false to stop generating (StopReason::kCanceled); the event's text counts as delivered.
 using OnToken = std::function<bool(const TokenEvent&)>;
@@ -86,10 +103,19 @@ struct GenerateResult {
   std::string stop_string;  // the stop string that matched, for kStopString
   std::uint64_t seed = 0;   // the RNG seed used (resolves sampling::kRandomSeed)
   GenerateStats stats;
+  // [n_generated][top_logprobs] when top_logprobs > 0, else empty.
+  std::vector<std::vector<sampling::TokenLogprob>> top_logprobs;
+  // [n_prompt tokens as decoded] when prompt_logprobs, else empty: [i] = log p(prompt[i] | prompt[0..i)),
+  // from the raw logits of prompt token i - 1. [0] is NaN: nothing predicts the first token.
+  std::vector<double> prompt_logprobs;
+  // [n_prompt][top_logprobs] when prompt_logprobs and top_logprobs > 0: the alternatives at each prompt
+  // position, [0] empty.
+  std::vector<std::vector<sampling::TokenLogprob>> prompt_top_logprobs;
 };
 
-// Runs one generation on sequence params.seq of `ctx`. Throws InvalidArgument for an empty prompt,
-// model::ContextOverflow when the prompt does not fit the context (before computing anything).
+// Runs one generation on sequence params.seq of `ctx`. Throws InvalidArgument for an empty prompt or
+// params out of range, model::ContextOverflow when the prompt does not fit the context (before
+// computing anything).
 GenerateResult generate(model::Context& ctx, const tokenizer::Tokenizer& tok, std::span<const std::int32_t> prompt,
                         const GenerateParams& params, const OnToken& on_token = {});
 

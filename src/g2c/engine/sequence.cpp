@@ -1,9 +1,11 @@
 #include "g2c/engine/sequence.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <string>
 #include <utility>
 
+#include "g2c/core/error.hpp"
 #include "g2c/core/log.hpp"
 #include "g2c/model/model.hpp"
 
@@ -30,16 +32,42 @@ std::span<const std::int32_t> fit_prompt(const char* who, const tokenizer::Token
   return kept;
 }
 
+namespace {
+
+const GenerateParams& checked(const GenerateParams& params) {
+  if (params.top_logprobs < 0 || params.top_logprobs > kMaxTopLogprobs) {
+    throw InvalidArgument("top_logprobs: expected 0.." + std::to_string(kMaxTopLogprobs) + ", got " +
+                          std::to_string(params.top_logprobs));
+  }
+  return params;
+}
+
+}  // namespace
+
 SequenceState::SequenceState(const tokenizer::Tokenizer& tok, std::span<const std::int32_t> prompt,
                              std::int32_t n_dropped, const GenerateParams& params)
-    : tok_(tok), params_(params), sampler_(params.sampling), stops_(params.stop), detok_(tok) {
+    : tok_(tok), params_(checked(params)), sampler_(params.sampling), stops_(params.stop), detok_(tok) {
   const auto n_prompt = static_cast<std::int32_t>(prompt.size());
+  if (params_.top_logprobs > 0) params_.logprobs = true;
+  if (params_.prompt_logprobs) {
+    prompt_.assign(prompt.begin(), prompt.end());
+    // [0] stays NaN; every other entry is written by score_prompt() before the prompt's last row is sampled.
+    res_.prompt_logprobs.assign(prompt.size(), std::numeric_limits<double>::quiet_NaN());
+    if (params_.top_logprobs > 0) res_.prompt_top_logprobs.assign(prompt.size(), {});
+  }
   res_.seed = sampler_.seed();
   res_.stats.n_prompt_tokens = n_prompt;
   res_.stats.n_prompt_dropped = n_dropped;
   for (std::int32_t t : prompt) sampler_.accept(t);
   pos_ = n_prompt;
   strip_space_ = n_prompt == 1 && prompt[0] == tok.bos_id() && tok.add_space_prefix();
+}
+
+void SequenceState::score_prompt(std::int32_t i, std::span<const float> logits) {
+  G2C_CHECK(params_.prompt_logprobs && i >= 1 && static_cast<std::size_t>(i) < prompt_.size());
+  const auto at = static_cast<std::size_t>(i);
+  res_.prompt_logprobs[at] = sampling::log_softmax_at(logits, prompt_[at]);
+  if (params_.top_logprobs > 0) res_.prompt_top_logprobs[at] = sampling::top_logprobs(logits, params_.top_logprobs);
 }
 
 bool SequenceState::step(std::span<const float> logits, const OnToken& on_token, std::int32_t n_ctx) {
@@ -61,6 +89,10 @@ bool SequenceState::step(std::span<const float> logits, const OnToken& on_token,
   if (params_.logprobs) {
     ev.logprob = sampling::log_softmax_at(logits, id);
     res_.logprobs.push_back(ev.logprob);
+  }
+  if (params_.top_logprobs > 0) {
+    res_.top_logprobs.push_back(sampling::top_logprobs(logits, params_.top_logprobs));
+    ev.top = res_.top_logprobs.back();
   }
   std::string piece = detok_.push(id);
   if (strip_space_ && !piece.empty()) {

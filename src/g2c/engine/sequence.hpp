@@ -31,7 +31,8 @@ std::span<const std::int32_t> fit_prompt(const char* who, const tokenizer::Token
 class SequenceState {
  public:
   // `prompt` is the prompt as it will be decoded (after fit_prompt), n_dropped the tokens fit_prompt
-  // dropped. The prompt fills the sampler's penalty window, as in llama-cli and llama-server.
+  // dropped. The prompt fills the sampler's penalty window, as in llama-cli and llama-server. Throws
+  // InvalidArgument for params out of range (sampler settings, top_logprobs).
   SequenceState(const tokenizer::Tokenizer& tok, std::span<const std::int32_t> prompt, std::int32_t n_dropped,
                 const GenerateParams& params);
   SequenceState(const SequenceState&) = delete;
@@ -45,6 +46,13 @@ class SequenceState {
   std::int32_t next_token() const { return next_token_; }
   std::int32_t next_pos() const { return next_pos_; }
 
+  // GenerateParams::prompt_logprobs: the prompt must then be decoded with logits for every token, and
+  // each row but the last handed to score_prompt() before the last one goes to step().
+  bool scores_prompt() const { return params_.prompt_logprobs; }
+  // `logits` [n_vocab] are the outputs of prompt token i - 1: records prompt_logprobs[i] (and, with
+  // top_logprobs, prompt_top_logprobs[i]). 1 <= i < the prompt's length.
+  void score_prompt(std::int32_t i, std::span<const float> logits);
+
   // Stops from outside (a scheduler's cancel): StopReason::kCanceled, held-back text is dropped.
   void cancel();
   // Ends the generation: releases held-back text (not after a stop string or a cancel) through
@@ -57,6 +65,7 @@ class SequenceState {
  private:
   const tokenizer::Tokenizer& tok_;
   GenerateParams params_;
+  std::vector<std::int32_t> prompt_;  // the prompt as decoded, kept only for prompt_logprobs
   sampling::Sampler sampler_;
   StopMatcher stops_;
   tokenizer::StreamDecoder detok_;
