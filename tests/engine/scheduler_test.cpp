@@ -1,11 +1,13 @@
 // The batching scheduler: concurrent requests give the ids of independent references (the README's
 // greedy golden for stories260K, llama.cpp's greedy ids for the arch-goldens), bit-identical results
 // to generate() run alone on the ref kernels, queue limits, cancel, chunked prefill that never stalls a
-// running stream (counted in steps, never timed), and a prompt over the context failing alone.
+// running stream (counted in steps, never timed), a prompt over the context failing alone, and prompt
+// log-probabilities through chunks equal to one plain Context::decode.
 // Callbacks that block on a Gate hold the scheduler thread between steps, which makes the
 // interleavings these tests need deterministic.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <fstream>
 #include <future>
 #include <memory>
@@ -20,6 +22,7 @@
 #include "g2c/engine/scheduler.hpp"
 #include "g2c/kernels/kernels.hpp"
 #include "g2c/model/model.hpp"
+#include "g2c/sampling/sampler.hpp"
 #include "g2c/tokenizer/tokenizer.hpp"
 
 namespace g2c::engine {
@@ -441,6 +444,214 @@ TEST_F(Stories, ShutdownCancelsOrDrains) {
   EXPECT_EQ(x.wait().tokens, slice(kGreedyIds, 0, 20));
   EXPECT_EQ(y.wait().tokens, slice(kGreedyIds, 5, 25));
   EXPECT_THROW(sched.submit(bos_then(0), greedy(1)), SchedulerClosed);
+}
+
+// (7) Prompt log-probabilities (echo scoring). The independent reference is one plain Context::decode
+// of the whole prompt with logits for every token: position i - 1's row scores token i. Through the
+// scheduler the prompt arrives in chunks, with other requests' prompt chunks and decode tokens in the
+// same passes; the values must not notice (exactly under G2C_ISA=ref, to float rounding elsewhere).
+struct PromptScores {
+  std::vector<double> logprobs;                          // [n], [0] unused
+  std::vector<std::vector<sampling::TokenLogprob>> top;  // [n], [0] unused
+};
+PromptScores plain_decode_scores(const model::Model& model, const std::vector<std::int32_t>& prompt, std::int32_t k) {
+  model::ContextOptions co;
+  co.n_ctx = static_cast<std::int32_t>(prompt.size());
+  co.threads = 1;
+  model::Context ctx(model, co);
+  std::vector<model::BatchToken> batch;
+  for (std::size_t i = 0; i < prompt.size(); ++i) batch.push_back({prompt[i], 0, static_cast<std::int32_t>(i), true});
+  ctx.decode(batch);
+  PromptScores s;
+  s.logprobs.resize(prompt.size());
+  s.top.resize(prompt.size());
+  for (std::size_t i = 1; i < prompt.size(); ++i) {
+    const auto logits = ctx.logits(static_cast<std::int32_t>(i - 1));
+    s.logprobs[i] = sampling::log_softmax_at(logits, prompt[i]);
+    s.top[i] = sampling::top_logprobs(logits, k);
+  }
+  return s;
+}
+
+void expect_same_logprob(double got, double want, const std::string& what) {
+  if (ref_isa()) {
+    EXPECT_EQ(got, want) << what;
+  } else {
+    EXPECT_NEAR(got, want, 1e-4) << what;
+  }
+}
+
+void expect_prompt_scores(const GenerateResult& r, const std::vector<std::int32_t>& prompt, const PromptScores& want,
+                          std::int32_t k) {
+  ASSERT_EQ(r.prompt_logprobs.size(), prompt.size());
+  EXPECT_TRUE(std::isnan(r.prompt_logprobs[0]));
+  for (std::size_t i = 1; i < prompt.size(); ++i)
+    expect_same_logprob(r.prompt_logprobs[i], want.logprobs[i], "prompt token " + std::to_string(i));
+  if (k == 0) {
+    EXPECT_TRUE(r.prompt_top_logprobs.empty());
+    return;
+  }
+  ASSERT_EQ(r.prompt_top_logprobs.size(), prompt.size());
+  EXPECT_TRUE(r.prompt_top_logprobs[0].empty());
+  for (std::size_t i = 1; i < prompt.size(); ++i) {
+    ASSERT_EQ(r.prompt_top_logprobs[i].size(), static_cast<std::size_t>(k));
+    for (std::size_t j = 0; j < static_cast<std::size_t>(k); ++j) {
+      const std::string what = "prompt token " + std::to_string(i) + " rank " + std::to_string(j);
+      expect_same_logprob(r.prompt_top_logprobs[i][j].logprob, want.top[i][j].logprob, what);
+      if (ref_isa()) {
+        EXPECT_EQ(r.prompt_top_logprobs[i][j].token, want.top[i][j].token) << what;
+      }
+    }
+  }
+}
+
+// Three scoring requests in flight at once, prompts of several chunks, one of them generating (its
+// decode tokens share passes with the others' scored chunks), two with max_tokens 0.
+TEST_F(Stories, PromptLogprobsThroughChunksEqualOnePlainDecode) {
+  SchedulerOptions o = options(3, 256);
+  o.chunk = 8;
+  Scheduler sched(*model_, *tok_, o);
+  Gate gate;
+  struct Case {
+    std::vector<std::int32_t> prompt;
+    GenerateParams params;
+  };
+  std::vector<Case> cases(3);
+  cases[0].prompt = bos_then(3);  // generates 30 tokens while the others prefill
+  cases[0].params = greedy(30);
+  cases[0].params.top_logprobs = 3;
+  cases[1].prompt = bos_then(50);  // 51 tokens: 7 chunks
+  cases[1].params = greedy(0);
+  cases[1].params.top_logprobs = 5;
+  cases[2].prompt = tok_->encode(
+      "Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her "
+      "friends.",
+      true, false);
+  cases[2].params = greedy(0);
+  ASSERT_GT(cases[2].prompt.size(), 2u * static_cast<std::size_t>(o.chunk));
+  std::vector<RequestHandle> hs;
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    cases[i].params.prompt_logprobs = true;
+    auto f = gate.future();
+    // The first request's first token holds the scheduler until all three are submitted.
+    hs.push_back(sched.submit(cases[i].prompt, cases[i].params, [f](const TokenEvent& e) {
+      if (e.index == 0) f.wait();
+      return true;
+    }));
+  }
+  gate.open();
+  model::ContextOptions co;
+  co.n_ctx = 256;
+  co.threads = 1;
+  model::Context alone(*model_, co);
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    SCOPED_TRACE("request " + std::to_string(i));
+    const GenerateResult r = hs[i].wait();
+    const std::int32_t k = cases[i].params.top_logprobs;
+    expect_prompt_scores(r, cases[i].prompt, plain_decode_scores(*model_, cases[i].prompt, k), k);
+    // generate() alone gives the same values.
+    const GenerateResult want = generate(alone, *tok_, cases[i].prompt, cases[i].params);
+    ASSERT_EQ(want.prompt_logprobs.size(), r.prompt_logprobs.size());
+    for (std::size_t j = 1; j < r.prompt_logprobs.size(); ++j)
+      expect_same_logprob(r.prompt_logprobs[j], want.prompt_logprobs[j],
+                          "vs generate(), prompt token " + std::to_string(j));
+    EXPECT_EQ(r.tokens, want.tokens);
+    EXPECT_EQ(r.top_logprobs.size(), r.tokens.size());
+    if (ref_isa()) {
+      EXPECT_EQ(r.logprobs, want.logprobs);
+      EXPECT_EQ(r.prompt_logprobs.size(), want.prompt_logprobs.size());
+      ASSERT_EQ(r.top_logprobs.size(), want.top_logprobs.size());
+      for (std::size_t j = 0; j < r.top_logprobs.size(); ++j) {
+        for (std::size_t a = 0; a < r.top_logprobs[j].size(); ++a) {
+          EXPECT_EQ(r.top_logprobs[j][a].token, want.top_logprobs[j][a].token);
+          EXPECT_EQ(r.top_logprobs[j][a].logprob, want.top_logprobs[j][a].logprob);
+        }
+      }
+    }
+  }
+  const GenerateResult r0 = hs[0].wait();
+  EXPECT_EQ(r0.tokens, slice(kGreedyIds, 3, 33));
+  for (std::size_t j = 0; j < r0.tokens.size(); ++j) EXPECT_EQ(r0.top_logprobs[j].at(0).token, r0.tokens[j]);
+  for (std::size_t i : {1, 2}) {  // echo scoring: the prompt's values, nothing generated
+    const GenerateResult r = hs[i].wait();
+    EXPECT_TRUE(r.tokens.empty());
+    EXPECT_TRUE(r.logprobs.empty());
+    EXPECT_EQ(r.stop_reason, StopReason::kMaxTokens);
+    EXPECT_EQ(r.stats.n_generated, 0);
+    EXPECT_EQ(r.stats.n_prompt_tokens, static_cast<std::int32_t>(cases[i].prompt.size()));
+  }
+  const SchedulerStats st = sched.stats();
+  EXPECT_EQ(st.completed, 3u);
+  EXPECT_EQ(st.generated_tokens, 30u);
+  EXPECT_EQ(st.prompt_tokens, cases[0].prompt.size() + cases[1].prompt.size() + cases[2].prompt.size());
+  EXPECT_EQ(st.active, 0);
+
+  GenerateParams bad = greedy(1);
+  bad.top_logprobs = kMaxTopLogprobs + 1;
+  EXPECT_THROW(sched.submit(bos_then(0), bad), InvalidArgument);
+}
+
+// The same on arch-golden models: their input and greedy ids as prompts (56 tokens, chunk 16).
+TEST(ArchGoldens, PromptLogprobsThroughChunksEqualOnePlainDecode) {
+  std::ifstream in(kShared + "/arch-goldens/goldens.json");
+  const nlohmann::json goldens = nlohmann::json::parse(in);
+  for (const std::string name : {"qwen2-tiny", "gpt2-tiny"}) {
+    SCOPED_TRACE(name);
+    const nlohmann::json* g = nullptr;
+    for (const auto& m : goldens["models"])
+      if (m["name"] == name) g = &m;
+    ASSERT_NE(g, nullptr);
+    auto model = model::Model::load(kShared + "/arch-goldens/" + (*g)["file"].get<std::string>());
+    auto tok = tokenizer::Tokenizer::from_gguf(*model->gguf());
+    std::vector<std::int32_t> full = (*g)["input_ids"].get<std::vector<std::int32_t>>();
+    const std::size_t n_input = full.size();
+    const auto greedy_ids = (*g)["greedy_ids"].get<std::vector<std::int32_t>>();
+    full.insert(full.end(), greedy_ids.begin(), greedy_ids.end());
+    SchedulerOptions o;
+    o.n_parallel = 4;
+    o.n_ctx = static_cast<std::int32_t>(std::min<std::int64_t>(256, model->hparams().n_ctx_train));
+    o.threads = 1;
+    o.chunk = 16;
+    Scheduler sched(*model, *tok, o);
+    Gate gate;
+    auto f = gate.future();
+    // A one-token request whose callback holds the scheduler until the three below are queued.
+    RequestHandle blocker = sched.submit(std::vector<std::int32_t>{full[0]}, greedy(1), [f](const TokenEvent&) {
+      f.wait();
+      return true;
+    });
+    struct Case {
+      std::vector<std::int32_t> prompt;
+      std::int32_t max_tokens, top;
+    };
+    const std::vector<Case> cases = {{full, 0, 5}, {slice(full, 0, 40), 4, 2}, {slice(full, 0, 30), 0, 0}};
+    std::vector<RequestHandle> hs;
+    std::vector<GenerateParams> params;
+    for (const Case& c : cases) {
+      GenerateParams p = greedy(c.max_tokens);
+      p.ignore_eos = true;
+      p.prompt_logprobs = true;
+      p.top_logprobs = c.top;
+      params.push_back(p);
+      hs.push_back(sched.submit(c.prompt, p));
+    }
+    gate.open();
+    model::ContextOptions co;
+    co.n_ctx = o.n_ctx;
+    co.threads = 1;
+    model::Context alone(*model, co);
+    for (std::size_t i = 0; i < cases.size(); ++i) {
+      SCOPED_TRACE("request " + std::to_string(i));
+      const GenerateResult r = hs[i].wait();
+      const PromptScores want = plain_decode_scores(*model, cases[i].prompt, cases[i].top);
+      expect_prompt_scores(r, cases[i].prompt, want, cases[i].top);
+      expect_prompt_scores(generate(alone, *tok, cases[i].prompt, params[i]), cases[i].prompt, want, cases[i].top);
+      EXPECT_EQ(r.tokens.size(), static_cast<std::size_t>(cases[i].max_tokens));
+    }
+    // The 40-token prompt continues with llama.cpp's greedy ids.
+    EXPECT_EQ(hs[1].wait().tokens, slice(greedy_ids, 40 - n_input, 40 - n_input + 4));
+    blocker.wait();
+  }
 }
 
 }  // namespace

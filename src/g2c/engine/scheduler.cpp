@@ -247,13 +247,13 @@ bool Scheduler::admit() {
 
 void Scheduler::step() {
   batch_.clear();
-  out_seq_.clear();
+  out_rows_.clear();
   // One decode token per running sequence, then prompt tokens, oldest request first, `chunk` in all.
   for (std::int32_t seq : admitted_) {
     const Request& r = *slots_[static_cast<std::size_t>(seq)];
     if (!r.decoding) continue;
     batch_.push_back({r.state->next_token(), seq, r.state->next_pos(), true});
-    out_seq_.push_back(seq);
+    out_rows_.push_back({seq, OutRow::kSample});
   }
   std::int32_t budget = opts_.chunk;
   std::uint64_t n_prompt = 0;
@@ -264,12 +264,19 @@ void Scheduler::step() {
     const auto n_prompt_r = static_cast<std::int32_t>(r.prompt.size());
     const std::int32_t n = std::min(budget, n_prompt_r - r.n_fed);
     if (r.n_fed == 0) r.t_start = t0;
-    for (std::int32_t i = r.n_fed; i < r.n_fed + n; ++i)
-      batch_.push_back({r.prompt[static_cast<std::size_t>(i)], seq, i, i == n_prompt_r - 1});
+    const bool score = r.state->scores_prompt();
+    for (std::int32_t i = r.n_fed; i < r.n_fed + n; ++i) {
+      const bool last = i == n_prompt_r - 1;
+      batch_.push_back({r.prompt[static_cast<std::size_t>(i)], seq, i, last || score});
+      if (last) {
+        out_rows_.push_back({seq, OutRow::kSample});
+      } else if (score) {
+        out_rows_.push_back({seq, i + 1});
+      }
+    }
     r.n_fed += n;
     budget -= n;
     n_prompt += static_cast<std::uint64_t>(n);
-    if (r.n_fed == n_prompt_r) out_seq_.push_back(seq);
   }
   if (batch_.empty()) return;
 
@@ -294,8 +301,15 @@ void Scheduler::step() {
     stats_.kv_cells = kv_cells();
   }
 
-  for (std::size_t k = 0; k < out_seq_.size(); ++k) {
-    std::shared_ptr<Request> r = slots_[static_cast<std::size_t>(out_seq_[k])];
+  // A request's scoring rows come before its sampling row, so nothing completes it in between.
+  for (std::size_t k = 0; k < out_rows_.size(); ++k) {
+    const OutRow& row = out_rows_[k];
+    std::shared_ptr<Request> r = slots_[static_cast<std::size_t>(row.seq)];
+    const std::span<const float> logits = ctx_->logits(static_cast<std::int32_t>(k));
+    if (row.scores != OutRow::kSample) {
+      r->state->score_prompt(row.scores, logits);
+      continue;
+    }
     if (!r->decoding) {
       r->decoding = true;
       r->t_decode = t1;
@@ -304,7 +318,7 @@ void Scheduler::step() {
     const std::int32_t before = r->state->result().stats.n_generated;
     bool go = false;
     try {
-      go = r->state->step(ctx_->logits(static_cast<std::int32_t>(k)), r->on_token, opts_.n_ctx);
+      go = r->state->step(logits, r->on_token, opts_.n_ctx);
     } catch (...) {
       complete(r, {}, std::current_exception());  // the callback threw: this request only
       continue;

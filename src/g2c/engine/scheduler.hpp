@@ -7,7 +7,9 @@
 // first), runs one Context::decode, and gives every sequence whose last token had logits its next
 // token through its own SequenceState: its own sampler, stop strings, held-back text and callback,
 // exactly as engine::generate() would (generate.hpp). A long prompt therefore never holds running
-// streams back for more than one chunk of prompt tokens per step.
+// streams back for more than one chunk of prompt tokens per step. A request with prompt_logprobs asks
+// for logits on every prompt token it feeds; each of those rows scores the prompt token after it, and
+// the last prompt token's row samples as usual.
 //
 //   engine::Scheduler sched(*model, *tok, {.n_parallel = 4, .n_ctx = 512});
 //   engine::RequestHandle h = sched.submit(tok->encode(text, true, false), params,
@@ -153,8 +155,15 @@ class Scheduler {
   std::vector<std::shared_ptr<Request>> slots_;  // [n_parallel]: the request holding each sequence
   std::vector<std::int32_t> admitted_;           // occupied sequences, oldest admission first
   std::vector<std::shared_ptr<Request>> admitting_;
+  // What one output row of batch_ is for: sampling the next token of its sequence, or (prompt_logprobs)
+  // scoring prompt token `scores`, which the row of prompt token scores - 1 predicts.
+  struct OutRow {
+    static constexpr std::int32_t kSample = -1;
+    std::int32_t seq = -1;
+    std::int32_t scores = kSample;
+  };
   std::vector<model::BatchToken> batch_;  // [<= n_parallel + chunk]
-  std::vector<std::int32_t> out_seq_;     // [outputs of batch_]: the sequence of each output
+  std::vector<OutRow> out_rows_;          // [outputs of batch_], in batch order
   std::uint64_t unpublished_tokens_ = 0;  // generated this step, not yet in stats_
 
   std::thread thread_;
