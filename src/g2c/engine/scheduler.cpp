@@ -16,6 +16,7 @@ struct RequestHandle::Request {
   Scheduler* owner = nullptr;        // alive while !done: shutdown() completes every request first
   std::vector<std::int32_t> prompt;  // as decoded (after fit_prompt)
   OnToken on_token;
+  std::function<void()> on_done;
   std::atomic<bool> cancel{false};
 
   // The outcome, guarded by m.
@@ -106,7 +107,8 @@ void Scheduler::shutdown(ShutdownMode mode) {
   if (thread_.joinable()) thread_.join();
 }
 
-RequestHandle Scheduler::submit(std::span<const std::int32_t> prompt, const GenerateParams& params, OnToken on_token) {
+RequestHandle Scheduler::submit(std::span<const std::int32_t> prompt, const GenerateParams& params, OnToken on_token,
+                                std::function<void()> on_done) {
   if (prompt.empty()) throw InvalidArgument("scheduler: the prompt has no tokens (expected at least one, e.g. BOS)");
   if (params.naive)
     throw InvalidArgument("scheduler: GenerateParams::naive applies to a whole context; use generate()");
@@ -118,6 +120,7 @@ RequestHandle Scheduler::submit(std::span<const std::int32_t> prompt, const Gene
   r->state =
       std::make_unique<SequenceState>(tok_, r->prompt, static_cast<std::int32_t>(prompt.size() - run.size()), params);
   r->on_token = std::move(on_token);
+  r->on_done = std::move(on_done);
 
   std::lock_guard lk(mu_);
   if (closing_) throw SchedulerClosed("scheduler: shut down, not accepting requests");
@@ -170,11 +173,15 @@ void Scheduler::complete(const std::shared_ptr<Request>& r, GenerateResult res, 
   r->seq = -1;
   r->state.reset();
   r->on_token = nullptr;  // drop what the callback captured now, not when the last handle goes
-  std::lock_guard lk(r->m);
-  r->done = true;
-  r->result = std::move(res);
-  r->error = std::move(error);
-  r->cv.notify_all();
+  std::function<void()> on_done = std::move(r->on_done);
+  {
+    std::lock_guard lk(r->m);
+    r->done = true;
+    r->result = std::move(res);
+    r->error = std::move(error);
+    r->cv.notify_all();
+  }
+  if (on_done) on_done();
 }
 
 // Ends a request normally (a stop, a cancel): releases held-back text through its callback, which may

@@ -111,9 +111,12 @@ class Scheduler {
   Scheduler& operator=(const Scheduler&) = delete;
 
   // Queues a generation of `prompt`. params.seq is ignored (the scheduler picks a free sequence) and
-  // params.naive is refused (it is a property of the whole context). `on_token` runs on the scheduler
+  // params.naive is refused (it is a property of the whole context). `on_done`, when given, runs once on
+  // the scheduler thread right after the request completes (wait() no longer blocks), for a caller that
+  // waits on its own condition variable (a server's stream writer). `on_token` runs on the scheduler
   // thread; returning false cancels the request (StopReason::kCanceled), as in generate().
-  RequestHandle submit(std::span<const std::int32_t> prompt, const GenerateParams& params, OnToken on_token = {});
+  RequestHandle submit(std::span<const std::int32_t> prompt, const GenerateParams& params, OnToken on_token = {},
+                       std::function<void()> on_done = {});
 
   enum class ShutdownMode {
     kCancel,  // queued and running requests end now with StopReason::kCanceled
