@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
   g2c::app::register_quantize(app);
   g2c::app::register_synth(app);
   g2c::app::register_bench_backends(app);
+  g2c::app::register_serve(app);
   try {
     // CLI11 reports an unknown command as "A subcommand is required"; name it, and what exists.
     if (argc > 1 && argv[1][0] != '-' &&

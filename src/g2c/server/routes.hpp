@@ -1,0 +1,74 @@
+#pragma once
+// What the route files share (server-internal): the state every handler reads, and the helpers that
+// write a reply in one API's shape.
+#include <httplib.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "g2c/server/api_error.hpp"
+#include "g2c/server/metrics.hpp"
+#include "g2c/server/model_pool.hpp"
+#include "g2c/server/server.hpp"
+
+namespace g2c::server {
+
+using Json = nlohmann::json;
+
+struct ServerState {
+  ServerOptions opts;
+  Metrics metrics;
+  ModelPool pool;
+  std::atomic<bool> stopping{false};
+  explicit ServerState(ServerOptions o) : opts(std::move(o)), pool(opts.pool) {}
+};
+
+enum class Api { kOllama, kOpenAI };
+
+// Registers `handler` for `method` + `pattern`: exceptions become errors in the API's shape (ApiError
+// with its status; any other exception 500), and every answer is counted in the metrics under `route`.
+using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
+void add_route(httplib::Server& http, ServerState& st, const char* method, const std::string& pattern, Api api,
+               const std::string& route, Handler handler);
+
+void reply_json(httplib::Response& res, const Json& body, int status = 200);
+// The error body in the API's shape: Ollama {"error": msg}; OpenAI {"error": {message, type, param, code}}.
+Json error_body(Api api, int status, const std::string& message, const std::string& param = {});
+
+// Unix time in ns / s, and Ollama's created_at.
+std::int64_t unix_ns();
+std::string created_at();
+
+// The prompt text of a chat for `m`: its GGUF template when it has one we render, else the plain
+// fallback, whose replies also stop at the next "\nUser:" / "\nSystem:" (added to `stop`).
+std::string render_chat_prompt(const ServedModel& m, const std::vector<inference::ChatMessage>& messages,
+                               std::vector<std::string>& stop);
+// The text of one token as a client sees it in logprobs (the tokenizer's decode of that id alone).
+std::string token_text(const ServedModel& m, std::int32_t id);
+Json token_bytes(const std::string& text);
+// "stop" for an end token or a stop string, "length" for max tokens or a full context.
+const char* finish_reason(engine::StopReason r);
+// Clamps a request's num_ctx to the served context, logging when it asked for more.
+void note_num_ctx(const ServedModel& m, const std::optional<std::int32_t>& num_ctx, const std::string& route);
+
+// Embeds each input with m's embedding context (mean pooling; L2-normalised when `normalize`), cut to
+// `dimensions` and re-normalised when asked (Ollama's and OpenAI's `dimensions`). An input over the context
+// is a 400 unless `truncate`; `n_tokens` receives the tokens embedded.
+std::vector<std::vector<float>> embed_inputs(ServedModel& m, const std::vector<std::string>& inputs, bool normalize,
+                                             bool truncate, std::optional<std::int32_t> dimensions,
+                                             std::int64_t& n_tokens);
+
+// Writes a streamed response: `produce(write)` calls write(chunk) for each piece of the body and returns
+// when done; write returns false once the client is gone (then produce should cancel and return).
+void stream_response(httplib::Response& res, const char* content_type,
+                     std::function<void(const std::function<bool(const std::string&)>&)> produce);
+
+void add_ollama_routes(httplib::Server& http, ServerState& st);
+void add_openai_routes(httplib::Server& http, ServerState& st);
+void add_ops_routes(httplib::Server& http, ServerState& st);
+
+}  // namespace g2c::server
