@@ -144,6 +144,13 @@ TEST_F(ServerApi, ChatRendersAndAnswers) {
 TEST_F(ServerApi, EmptyPromptLoadsAndKeepAliveZeroUnloads) {
   test::HttpReply r = srv_->post("/api/generate", {{"model", "TinyStories-656K-Q8_0"}});
   ASSERT_EQ(r.status, 200);
+  // A num_ctx above --ctx runs clamped, and /api/ps says so.
+  r = srv_->post("/api/generate", {{"model", "TinyStories-656K-Q8_0"},
+                                   {"prompt", "Once"},
+                                   {"stream", false},
+                                   {"options", {{"num_ctx", 4096}, {"num_predict", 2}}}});
+  ASSERT_EQ(r.status, 200);
+  r = srv_->post("/api/generate", {{"model", "TinyStories-656K-Q8_0"}});
   EXPECT_EQ(r.json()["done_reason"], "load");
   const json ps = srv_->get("/api/ps").json();
   bool listed = false;
@@ -151,6 +158,7 @@ TEST_F(ServerApi, EmptyPromptLoadsAndKeepAliveZeroUnloads) {
     if (m["name"] == "TinyStories-656K-Q8_0:latest") {
       listed = true;
       EXPECT_EQ(m["context_length"], 256);
+      EXPECT_EQ(m["num_ctx_requested_max"], 4096);
       EXPECT_TRUE(m["expires_at"].is_string());
     }
   EXPECT_TRUE(listed) << ps.dump();
@@ -399,6 +407,51 @@ TEST_F(ServerApi, ToolsAndFormatAreRefusedNotIgnored) {
                                           {"response_format", {{"type", "json_object"}}}});
   EXPECT_EQ(r.status, 400);
   EXPECT_EQ(r.json()["error"]["param"], "response_format");
+}
+
+}  // namespace
+}  // namespace g2c
+
+namespace g2c {
+namespace {
+
+// Server::stop() (what SIGINT / SIGTERM call in `g2c serve`) while streams run and wait: it returns
+// promptly, and every stream ends properly: complete, or with a final error line (ollama-js throws on
+// it), or a 503 for requests that arrive during shutdown. None hangs.
+TEST(ServerStop, StopEndsRunningAndQueuedStreams) {
+  test::ServeFixture srv({.models = {"models/stories260K.gguf"}, .parallel = 1, .ctx = 256});
+  std::vector<std::thread> clients;
+  std::vector<std::vector<std::string>> lines(8);
+  std::vector<int> status(8, 0);
+  for (int i = 0; i < 8; ++i)
+    clients.emplace_back([&, i] {
+      lines[static_cast<std::size_t>(i)] = srv.stream_lines(
+          "/api/generate",
+          {{"model", "stories260K"}, {"prompt", "Once"}, {"options", {{"num_predict", -1}, {"temperature", 1}}}}, 0,
+          &status[static_cast<std::size_t>(i)]);
+    });
+  while (srv.metric("g2c_active_sequences{model=\"stories260K:latest\"}") < 1)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const auto t0 = std::chrono::steady_clock::now();
+  srv.server().stop();
+  for (auto& t : clients) t.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+  int ended_by_stop = 0;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    SCOPED_TRACE(i);
+    if (status[i] != 200) {
+      EXPECT_TRUE(status[i] == 503 || status[i] == -1) << status[i];  // refused, or never accepted
+      continue;
+    }
+    ASSERT_FALSE(lines[i].empty());
+    const json last = json::parse(lines[i].back());
+    if (last.contains("error")) {
+      ++ended_by_stop;
+    } else {
+      EXPECT_TRUE(last["done"].get<bool>());
+    }
+  }
+  EXPECT_GE(ended_by_stop, 1);
 }
 
 }  // namespace

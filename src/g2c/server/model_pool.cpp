@@ -134,6 +134,12 @@ std::uint64_t ServedModel::memory_bytes() const {
   return model().weight_bytes() + kv;
 }
 
+void ServedModel::note_clamped_ctx(std::int32_t asked) const {
+  std::int32_t cur = clamped_ctx_max_.load();
+  while (asked > cur && !clamped_ctx_max_.compare_exchange_weak(cur, asked)) {
+  }
+}
+
 Lease& Lease::operator=(Lease&& o) noexcept {
   if (this != &o) {
     release();
@@ -393,6 +399,7 @@ std::vector<LoadedInfo> ModelPool::loaded() {
       li.memory_bytes = m->memory_bytes();
       li.n_ctx = m->n_ctx();
       li.parallel = m->scheduler().options().n_parallel;
+      li.clamped_ctx_max = m->clamped_ctx_max();
       out.push_back(std::move(li));
       ms.push_back(m);
     }

@@ -11,6 +11,7 @@
 // positions, and an embedding context on first embedding request) and stays loaded while requests hold a
 // Lease; when the last lease ends it expires after its keep-alive (the request's, else the server's;
 // 0 = unload now, negative = never) and a reaper thread unloads it.
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -79,6 +80,10 @@ class ServedModel {
   std::int32_t n_ctx() const { return scheduler_->n_ctx(); }
   std::int64_t load_ns() const { return load_ns_; }
   std::uint64_t memory_bytes() const;  // weights + KV caches
+  // The largest num_ctx a request asked for beyond n_ctx() (0: none did); /api/ps reports it, since such
+  // requests ran clamped to n_ctx().
+  void note_clamped_ctx(std::int32_t asked) const;
+  std::int32_t clamped_ctx_max() const { return clamped_ctx_max_.load(); }
   // Runs `fn(embedder)` under the embedding context's lock, creating the context on first use.
   template <typename Fn>
   auto with_embedder(Fn&& fn) {
@@ -95,6 +100,7 @@ class ServedModel {
   tokenizer::ChatTemplate chat_template_;
   std::int32_t threads_ = 0;
   std::int64_t load_ns_ = 0;
+  mutable std::atomic<std::int32_t> clamped_ctx_max_{0};
   std::mutex embed_mu_;
   std::unique_ptr<engine::Embedder> embedder_;
 
@@ -138,6 +144,7 @@ struct LoadedInfo {
   std::uint64_t memory_bytes = 0;
   std::int32_t n_ctx = 0;
   std::int32_t parallel = 0;
+  std::int32_t clamped_ctx_max = 0;  // ServedModel::clamped_ctx_max()
   engine::SchedulerStats stats;
 };
 

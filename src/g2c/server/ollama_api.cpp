@@ -93,7 +93,7 @@ void answer(ServerState& st, httplib::Response& res, Lease lease, std::vector<st
     reply_json(res, j);
     return;
   }
-  stream_response(res, "application/x-ndjson", [gen, held, ex, logprobs](const auto& write) {
+  stream_response(st, res, "application/x-ndjson", [gen, held, ex, logprobs](const auto& write) {
     std::vector<Piece> pieces;
     while (gen->next(pieces)) {
       for (const Piece& p : pieces) {
@@ -183,6 +183,8 @@ void add_ollama_routes(httplib::Server& http, ServerState& st) {
                             ? "2318-01-01T00:00:00.000000Z"
                             : rfc3339_utc(l.expires_unix_ns == 0 ? unix_ns() : l.expires_unix_ns);
       e["context_length"] = l.n_ctx;
+      // Requests asked for more context than --ctx gives each sequence; they ran clamped to it.
+      if (l.clamped_ctx_max > 0) e["num_ctx_requested_max"] = l.clamped_ctx_max;
       e["parallel"] = l.parallel;
       e["in_use"] = l.expires_unix_ns == 0;
       e["active_sequences"] = l.stats.active;

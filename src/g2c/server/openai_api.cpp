@@ -168,7 +168,7 @@ void answer(ServerState& st, httplib::Response& res, Lease lease, std::vector<st
     return;
   }
   res.set_header("Connection", "keep-alive");
-  stream_response(res, "text/event-stream", [gen, held, ex, logprobs](const auto& write) {
+  stream_response(st, res, "text/event-stream", [gen, held, ex, logprobs](const auto& write) {
     auto delta_chunk = [&](const std::string& text, const Json& lp, std::int32_t token = -1) {
       Json c = chunk(ex);
       Json choice = {{"index", 0}, {"logprobs", lp}, {"finish_reason", nullptr}};

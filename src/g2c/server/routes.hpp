@@ -3,8 +3,10 @@
 // write a reply in one API's shape.
 #include <httplib.h>
 
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -24,6 +26,20 @@ struct ServerState {
   Metrics metrics;
   ModelPool pool;
   std::atomic<bool> stopping{false};
+  // Handlers running plus streamed responses not yet released: stop() waits for them to reach 0 before
+  // closing the listener, since cpp-httplib stops writing a chunked body as soon as it closes.
+  std::mutex streams_mu;
+  std::condition_variable streams_cv;
+  int open_streams = 0;
+  void hold() {
+    std::lock_guard lk(streams_mu);
+    ++open_streams;
+  }
+  void release() {
+    std::lock_guard lk(streams_mu);
+    --open_streams;
+    streams_cv.notify_all();
+  }
   explicit ServerState(ServerOptions o) : opts(std::move(o)), pool(opts.pool) {}
 };
 
@@ -64,7 +80,7 @@ std::vector<std::vector<float>> embed_inputs(ServedModel& m, const std::vector<s
 
 // Writes a streamed response: `produce(write)` calls write(chunk) for each piece of the body and returns
 // when done; write returns false once the client is gone (then produce should cancel and return).
-void stream_response(httplib::Response& res, const char* content_type,
+void stream_response(ServerState& st, httplib::Response& res, const char* content_type,
                      std::function<void(const std::function<bool(const std::string&)>&)> produce);
 
 void add_ollama_routes(httplib::Server& http, ServerState& st);

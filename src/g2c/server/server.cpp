@@ -79,6 +79,7 @@ const char* finish_reason(engine::StopReason r) {
 }
 
 void note_num_ctx(const ServedModel& m, const std::optional<std::int32_t>& num_ctx, const std::string& route) {
+  if (num_ctx && *num_ctx > m.n_ctx()) m.note_clamped_ctx(*num_ctx);
   if (num_ctx && *num_ctx > m.n_ctx())
     log_warn("serve: {} {}: num_ctx {} clamped to the served context of {} per sequence (--ctx)", route, m.file().name,
              *num_ctx, m.n_ctx());
@@ -111,11 +112,12 @@ std::vector<std::vector<float>> embed_inputs(ServedModel& m, const std::vector<s
   return out;
 }
 
-void stream_response(httplib::Response& res, const char* content_type,
+void stream_response(ServerState& st, httplib::Response& res, const char* content_type,
                      std::function<void(const std::function<bool(const std::string&)>&)> produce) {
+  st.hold();
   res.status = 200;
   res.set_header("Cache-Control", "no-cache");
-  res.set_chunked_content_provider(content_type, [produce = std::move(produce)](std::size_t, httplib::DataSink& sink) {
+  auto provider = [produce = std::move(produce)](std::size_t, httplib::DataSink& sink) {
     bool ok = true;
     produce([&](const std::string& s) {
       if (!ok) return false;
@@ -124,7 +126,10 @@ void stream_response(httplib::Response& res, const char* content_type,
     });
     if (ok) sink.done();
     return ok;
-  });
+  };
+  // Runs once the response is finished or dropped, whether or not the provider ever ran.
+  auto released = [&st](bool) { st.release(); };
+  res.set_chunked_content_provider(content_type, std::move(provider), std::move(released));
 }
 
 namespace {
@@ -153,6 +158,11 @@ constexpr const char* kAllowHeaders =
 void add_route(httplib::Server& http, ServerState& st, const char* method, const std::string& pattern, Api api,
                const std::string& route, Handler handler) {
   auto wrapped = [&st, api, route, handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
+    st.hold();
+    struct Release {
+      ServerState& st;
+      ~Release() { st.release(); }
+    } release{st};
     try {
       handler(req, res);
     } catch (const ApiError& e) {
@@ -277,7 +287,12 @@ void Server::serve() {
 
 void Server::stop() {
   if (impl_->st.stopping.exchange(true)) return;
-  impl_->st.pool.shutdown();  // running generations end as canceled; their streams write a last chunk
+  ServerState& st = impl_->st;
+  st.pool.shutdown();  // running and queued generations end as canceled; their streams write a last chunk
+  {
+    std::unique_lock lk(st.streams_mu);
+    st.streams_cv.wait_for(lk, std::chrono::seconds(10), [&] { return st.open_streams == 0; });
+  }
   impl_->http.stop();
 }
 
