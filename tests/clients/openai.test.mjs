@@ -156,6 +156,28 @@ describe('openai-node', { timeout: TEST_TIMEOUT }, () => {
     }
   });
 
+  test('completions.create streamed with echo (with and without logprobs): the prompt comes first', async () => {
+    const once = await client.completions.create({ model: MODEL, prompt: PROMPT, max_tokens: 8, temperature: 0,
+      echo: true, logprobs: 1 });
+    for (const logprobs of [undefined, 1]) {
+      const stream = await client.completions.create({ model: MODEL, prompt: PROMPT, max_tokens: 8, temperature: 0,
+        echo: true, logprobs, stream: true, stream_options: { include_usage: true } });
+      const chunks = [];
+      for await (const c of stream) chunks.push(c);
+      const text = chunks.map((c) => c.choices[0]?.text ?? '').join('');
+      assert.equal(text, once.choices[0].text, `logprobs ${logprobs}: the streamed text is the prompt, then the completion`);
+      const usage = chunks[chunks.length - 1].usage;
+      assertUsage(usage);
+      if (logprobs) {
+        const tokens = chunks.flatMap((c) => c.choices[0]?.logprobs?.tokens ?? []);
+        const lps = chunks.flatMap((c) => c.choices[0]?.logprobs?.token_logprobs ?? []);
+        assert.deepEqual(tokens, once.choices[0].logprobs.tokens, 'the tokens in order: prompt, then completion');
+        assert.equal(lps.length, usage.prompt_tokens + usage.completion_tokens);
+        assert.equal(lps[0], null);
+      }
+    }
+  });
+
   test('embeddings.create without encoding_format (base64) = the float request', async () => {
     const input = ['a little dog', 'the big red ball'];
     const b64 = await client.embeddings.create({ model: MODEL, input });

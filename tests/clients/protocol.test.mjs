@@ -53,6 +53,20 @@ describe('protocol', { timeout: TEST_TIMEOUT }, () => {
     assert.deepEqual(await err.json(), { error: "model 'no-such-model' not found" });
   });
 
+  test('CORS: a preflight from a local origin gets 204 and one Access-Control-Allow-Origin', async () => {
+    const origin = 'http://localhost:3000';
+    const pre = await fetch(`${BASE_URL}/v1/chat/completions`, { method: 'OPTIONS', headers: {
+      Origin: origin, 'Access-Control-Request-Method': 'POST',
+      'Access-Control-Request-Headers': 'authorization,content-type,x-stainless-os' } });
+    assert.equal(pre.status, 204);
+    // fetch joins repeated headers with ", ": a browser refuses two values.
+    assert.equal(pre.headers.get('access-control-allow-origin'), origin);
+    const allowed = pre.headers.get('access-control-allow-headers').toLowerCase();
+    for (const h of ['authorization', 'content-type', 'x-stainless-os']) assert.ok(allowed.includes(h), h);
+    const get = await fetch(`${BASE_URL}/api/version`, { headers: { Origin: origin } });
+    assert.equal(get.headers.get('access-control-allow-origin'), origin);
+  });
+
   test('a burst of 64 new connections is served at once (no 1 s SYN retransmit from a short listen backlog)',
     async () => {
       const url = new URL(BASE_URL);
