@@ -11,7 +11,7 @@ DEFAULT_MODEL ?= stories260K.gguf
 FORMAT_FILES = git ls-files -z '*.cpp' '*.hpp' '*.h' '*.inc' ':!:src/g2c/tokenizer/unicode_tables.inc'
 
 .PHONY: setup configure build run test format-check layer-check test-native test-ref test-asan-parsers \
-        test-asan fuzz clean
+        test-asan fuzz clean clients-deps
 
 setup:
 	@bash scripts/setup.sh
@@ -43,12 +43,21 @@ layer-check:
 	@python3 tools/check_layers.py
 	@python3 tools/check_layers.py --self-test
 
-test-native: build
+test-native: build clients-deps
 	@cd $(BUILD_RELEASE) && set -o pipefail && ctest --output-on-failure -j$(JOBS) --timeout 900 2>&1 | tee ctest-native.log | tail -n 25
 
-test-ref: build
+test-ref: build clients-deps
 	@echo "== the same suite with G2C_ISA=ref =="
 	@cd $(BUILD_RELEASE) && set -o pipefail && G2C_ISA=ref ctest --output-on-failure -j$(JOBS) --timeout 900 2>&1 | tee ctest-ref.log | tail -n 25
+
+# The npm clients that CTest's `clients` test runs against `g2c serve` (tests/clients): `npm ci` when
+# package-lock.json is newer than node_modules, or node_modules is absent (the stamp goes with it).
+CLIENTS_STAMP := tests/clients/node_modules/.g2c-installed
+clients-deps: $(CLIENTS_STAMP)
+
+$(CLIENTS_STAMP): tests/clients/package-lock.json tests/clients/package.json
+	@npm ci --prefix tests/clients --no-audit --no-fund --loglevel=error
+	@touch $@
 
 # The parsing libraries' tests (GGUF reader, tokenizers, HTTP transport and stream parsers: CMake's
 # parser_tests, label `parsers`) under ASan+UBSan, with G2C_DCHECK on. Builds those test binaries and
