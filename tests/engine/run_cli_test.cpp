@@ -6,6 +6,8 @@
 #include <sstream>
 #include <string>
 
+#include "common/test_util.hpp"
+
 namespace {
 
 const std::string kBinary = std::string(G2C_BINARY_DIR) + "/apps/g2c/g2c";
@@ -21,7 +23,9 @@ struct Output {
 };
 
 Output run(const std::string& args) {
-  const std::string err_path = ::testing::TempDir() + "g2c_run_stderr.txt";
+  // A folder of this call's own: ctest -j runs these tests in parallel processes.
+  const g2c::test::TempDir dir;
+  const std::string err_path = dir.file("stderr.txt");
   const std::string cmd = kBinary + " run " + args + " 2>" + err_path;
   Output o;
   FILE* p = popen(cmd.c_str(), "r");

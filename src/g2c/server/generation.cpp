@@ -30,6 +30,13 @@ Generation::Generation(ServedModel& m, std::vector<std::int32_t> prompt, const e
     if (id < 0 || id >= n_vocab)
       throw bad_request(fmt::format("invalid request: token id {} is outside the vocabulary (0..{})", id, n_vocab - 1),
                         "prompt");
+  // Checked here rather than left to the scheduler, so the message names what a client can change.
+  if (static_cast<std::int64_t>(prompt_.size()) > m.n_ctx() && !params.truncate_prompt)
+    throw bad_request(fmt::format("the input length exceeds the context length: the prompt has {} tokens, each "
+                                  "sequence holds {} (g2c serve --ctx; on /api/generate and /api/chat "
+                                  "\"truncate\": true drops the oldest tokens instead)",
+                                  prompt_.size(), m.n_ctx()),
+                      "prompt");
   ch_->t_start = now_ns();
   std::shared_ptr<Channel> ch = ch_;
   Metrics* mx = &metrics_;

@@ -77,20 +77,35 @@ Json chat_logprob(const ServedModel& m, std::int32_t token, double lp, const std
   return {{"token", text}, {"logprob", lp}, {"bytes", token_bytes(text)}, {"top_logprobs", alts}};
 }
 
+// Where each token of `ids` starts in `text`, the text a client receives for them: the tokens' pieces
+// decoded one after another, less the word-start space SentencePiece puts before the first word when
+// `text` does not carry it (an echoed prompt as the client wrote it, a completion after BOS alone).
+std::vector<std::size_t> text_offsets(const tokenizer::Tokenizer& tok, const std::vector<std::int32_t>& ids,
+                                      const std::string& text, std::size_t base) {
+  tokenizer::StreamDecoder dec(tok);
+  std::vector<std::size_t> acc;
+  std::string decoded;
+  for (std::int32_t id : ids) {
+    acc.push_back(decoded.size());
+    decoded += dec.push(id);
+  }
+  const std::size_t shift = !decoded.empty() && decoded[0] == ' ' && (text.empty() || text[0] != ' ') ? 1 : 0;
+  for (std::size_t& a : acc) a = base + std::min(text.size(), a >= shift ? a - shift : 0);
+  return acc;
+}
+
 // Legacy completion logprobs: parallel arrays over tokens; the prompt's first token has a null logprob.
 struct LegacyLogprobs {
   Json tokens = Json::array(), token_logprobs = Json::array(), top_logprobs = Json::array(),
        text_offset = Json::array();
-  std::size_t offset = 0;
-  void add(const ServedModel& m, std::int32_t token, const Json& lp, const std::vector<sampling::TokenLogprob>& top) {
-    const std::string text = token_text(m, token);
-    tokens.push_back(text);
+  void add(const ServedModel& m, std::int32_t token, const Json& lp, const std::vector<sampling::TokenLogprob>& top,
+           std::size_t offset) {
+    tokens.push_back(token_text(m, token));
     token_logprobs.push_back(lp);
     Json alts = Json::object();
     for (const auto& t : top) alts[token_text(m, t.token)] = t.logprob;
     top_logprobs.push_back(top.empty() && lp.is_null() ? Json(nullptr) : alts);
     text_offset.push_back(offset);
-    offset += text.size();
   }
   Json json() const {
     return {{"tokens", tokens},
@@ -100,12 +115,14 @@ struct LegacyLogprobs {
   }
 };
 
-void add_prompt_logprobs(const ServedModel& m, const std::vector<std::int32_t>& prompt, const engine::GenerateResult& r,
-                         LegacyLogprobs& lp) {
+void add_prompt_logprobs(const ServedModel& m, const std::vector<std::int32_t>& prompt, const std::string& echo_text,
+                         const engine::GenerateResult& r, LegacyLogprobs& lp) {
+  const std::vector<std::size_t> offsets = text_offsets(m.tokenizer(), prompt, echo_text, 0);
   for (std::size_t i = 0; i < prompt.size(); ++i) {
     const bool have = i > 0 && i < r.prompt_logprobs.size();
     lp.add(m, prompt[i], have ? Json(r.prompt_logprobs[i]) : Json(nullptr),
-           have && i < r.prompt_top_logprobs.size() ? r.prompt_top_logprobs[i] : std::vector<sampling::TokenLogprob>{});
+           have && i < r.prompt_top_logprobs.size() ? r.prompt_top_logprobs[i] : std::vector<sampling::TokenLogprob>{},
+           offsets[i]);
   }
 }
 
@@ -154,10 +171,12 @@ void answer(ServerState& st, httplib::Response& res, Lease lease, std::vector<st
       if (ex.return_tokens) choice["tokens"] = r.tokens;
       if (logprobs) {
         LegacyLogprobs lp;
-        if (ex.echo) add_prompt_logprobs(**held, gen->prompt(), r, lp);
+        if (ex.echo) add_prompt_logprobs(**held, gen->prompt(), ex.echo_text, r, lp);
+        const std::vector<std::size_t> offsets =
+            text_offsets((*held)->tokenizer(), r.tokens, r.text, ex.echo ? ex.echo_text.size() : 0);
         for (std::size_t i = 0; i < r.tokens.size(); ++i)
           lp.add(**held, r.tokens[i], r.logprobs[i],
-                 i < r.top_logprobs.size() ? r.top_logprobs[i] : std::vector<sampling::TokenLogprob>{});
+                 i < r.top_logprobs.size() ? r.top_logprobs[i] : std::vector<sampling::TokenLogprob>{}, offsets[i]);
         choice["logprobs"] = lp.json();
       }
     }
@@ -182,28 +201,41 @@ void answer(ServerState& st, httplib::Response& res, Lease lease, std::vector<st
       if (ex.include_usage) c["usage"] = nullptr;
       return c;
     };
+    std::size_t sent = 0;  // characters of text streamed so far: the legacy text_offset of the next token
+    auto emit = [&](const Piece& p) {
+      if (p.text.empty() && !((logprobs || ex.return_tokens) && p.token >= 0)) return true;
+      Json lp = nullptr;
+      if (logprobs && p.token >= 0) {
+        if (ex.chat) {
+          lp = {{"content", Json::array({chat_logprob(**held, p.token, p.logprob, p.top)})}};
+        } else {
+          LegacyLogprobs l;
+          l.add(**held, p.token, p.logprob, p.top, sent);
+          lp = l.json();
+        }
+      }
+      sent += p.text.size();
+      return write(sse(delta_chunk(p.text, lp, p.token)));
+    };
     if (ex.chat) {
       Json first = delta_chunk("", nullptr);
       first["choices"][0]["delta"] = {{"role", "assistant"}, {"content", ""}};
       if (!write(sse(first))) return gen->cancel();
     } else if (ex.echo && !ex.echo_text.empty() && !logprobs) {
       if (!write(sse(delta_chunk(ex.echo_text, nullptr)))) return gen->cancel();
+      sent = ex.echo_text.size();
     }
-    std::vector<Piece> pieces;
+    // Echo with logprobs: the prompt's log-probabilities are complete only when the request is, and the
+    // echoed prompt must come first, so this one case is sent at the end, in order.
+    const bool hold_back = !ex.chat && ex.echo && logprobs;
+    std::vector<Piece> pieces, held_back;
     while (gen->next(pieces)) {
-      for (const Piece& p : pieces) {
-        if (p.text.empty() && !((logprobs || ex.return_tokens) && p.token >= 0)) continue;
-        Json lp = nullptr;
-        if (logprobs && p.token >= 0) {
-          if (ex.chat) {
-            lp = {{"content", Json::array({chat_logprob(**held, p.token, p.logprob, p.top)})}};
-          } else {
-            LegacyLogprobs l;
-            l.add(**held, p.token, p.logprob, p.top);
-            lp = l.json();
-          }
+      for (Piece& p : pieces) {
+        if (hold_back) {
+          held_back.push_back(std::move(p));
+        } else if (!emit(p)) {
+          return gen->cancel();
         }
-        if (!write(sse(delta_chunk(p.text, lp, p.token)))) return gen->cancel();
       }
       pieces.clear();
     }
@@ -221,11 +253,13 @@ void answer(ServerState& st, httplib::Response& res, Lease lease, std::vector<st
                        {"code", nullptr}}}}));
       return;
     }
-    // Echo with logprobs in a stream: the prompt's tokens are known only now; they go before the finish.
-    if (!ex.chat && ex.echo && logprobs) {
+    if (hold_back) {
       LegacyLogprobs l;
-      add_prompt_logprobs(**held, gen->prompt(), r, l);
-      write(sse(delta_chunk(ex.echo_text, l.json())));
+      add_prompt_logprobs(**held, gen->prompt(), ex.echo_text, r, l);
+      if (!write(sse(delta_chunk(ex.echo_text, l.json())))) return;
+      sent = ex.echo_text.size();
+      for (const Piece& p : held_back)
+        if (!emit(p)) return;
     }
     Json fin = delta_chunk("", nullptr);
     fin["choices"][0]["finish_reason"] = finish_reason(r.stop_reason);

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,7 @@ struct ServerState {
   Metrics metrics;
   ModelPool pool;
   std::atomic<bool> stopping{false};
+  std::vector<std::pair<std::string, std::regex>> routes;  // method, path pattern: for 405s
   // Handlers running plus streamed responses not yet released: stop() waits for them to reach 0 before
   // closing the listener, since cpp-httplib stops writing a chunked body as soon as it closes.
   std::mutex streams_mu;

@@ -9,6 +9,7 @@
 
 #include <cstdlib>
 #include <mutex>
+#include <regex>
 
 #include <fmt/format.h>
 
@@ -179,6 +180,7 @@ void add_route(httplib::Server& http, ServerState& st, const char* method, const
       log_info("serve: {} {} -> {}", req.method, req.path, res.status);
   };
   const std::string m = method;
+  st.routes.emplace_back(m, std::regex(pattern));
   if (m == "GET") {
     http.Get(pattern, wrapped);
   } else if (m == "POST") {
@@ -224,7 +226,7 @@ Server::Server(ServerOptions opts) : impl_(std::make_unique<Impl>(std::move(opts
   });
   http.set_post_routing_handler([](const httplib::Request& req, httplib::Response& res) {
     const std::string origin = req.get_header_value("Origin");
-    if (!origin.empty() && allowed_origin(origin)) {
+    if (!origin.empty() && allowed_origin(origin) && !res.has_header("Access-Control-Allow-Origin")) {
       res.set_header("Access-Control-Allow-Origin", origin);
       res.set_header("Vary", "Origin");
     }
@@ -244,11 +246,23 @@ Server::Server(ServerOptions opts) : impl_(std::make_unique<Impl>(std::move(opts
   http.set_error_handler([&st](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
     const bool openai = req.path.starts_with("/v1/");
-    std::string msg = res.status == 404 ? "404 page not found"
+    // A path served under another method: 405, as Ollama's router answers (cpp-httplib says 404, or
+    // 400 for a body-less POST to a GET route).
+    if (res.status == 404 || res.status == 400) {
+      std::string allow;
+      for (const auto& [method, pattern] : st.routes)
+        if (method != req.method && std::regex_match(req.path, pattern)) allow += (allow.empty() ? "" : ", ") + method;
+      if (!allow.empty()) {
+        res.status = 405;
+        res.set_header("Allow", allow);
+      }
+    }
+    std::string msg = res.status == 405   ? "405 method not allowed"
+                      : res.status == 404 ? "404 page not found"
                       : res.status == 413
                           ? fmt::format("request body too large (limit {} bytes)", st.opts.max_body_bytes)
                           : fmt::format("bad request ({})", res.status);
-    if (res.status == 404 && !openai) {
+    if ((res.status == 404 || res.status == 405) && !openai) {
       res.set_content(msg, "text/plain; charset=utf-8");
     } else {
       reply_json(res, error_body(openai ? Api::kOpenAI : Api::kOllama, res.status, msg), res.status);
