@@ -56,6 +56,7 @@ CLIENTS_STAMP := tests/clients/node_modules/.g2c-installed
 clients-deps: $(CLIENTS_STAMP)
 
 $(CLIENTS_STAMP): tests/clients/package-lock.json tests/clients/package.json
+	@command -v npm >/dev/null || { echo "clients-deps: npm not found: the clients test needs Node.js 20 and npm"; exit 1; }
 	@npm ci --prefix tests/clients --no-audit --no-fund --loglevel=error
 	@touch $@
 
