@@ -18,6 +18,17 @@ const char* stop_reason_name(StopReason r) {
   return "?";
 }
 
+const char* done_reason(StopReason r) {
+  switch (r) {
+    case StopReason::kEog:
+    case StopReason::kStopString: return "stop";
+    case StopReason::kMaxTokens:
+    case StopReason::kContextFull: return "length";
+    case StopReason::kCanceled: return "canceled";
+  }
+  return "stop";
+}
+
 double GenerateStats::prompt_tokens_per_second() const {
   return prefill_ns > 0 ? static_cast<double>(n_prompt_tokens) * 1e9 / static_cast<double>(prefill_ns) : 0.0;
 }

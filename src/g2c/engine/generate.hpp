@@ -40,6 +40,9 @@ enum class StopReason {
   kContextFull,  // the sequence reached the context size
 };
 const char* stop_reason_name(StopReason r);  // "eog", "max_tokens", "stop", "canceled", "context_full"
+// The reason as both HTTP APIs and the course API's done_reason say it: "stop" (an end token or a stop
+// string), "length" (max tokens or a full context), "canceled".
+const char* done_reason(StopReason r);
 
 inline constexpr std::int32_t kMaxTopLogprobs = 20;  // OpenAI's limit for top_logprobs
 

@@ -17,17 +17,6 @@ namespace {
 
 double ns_to_ms(std::int64_t ns) { return static_cast<double>(ns) / 1e6; }
 
-const char* done_reason(engine::StopReason r) {
-  switch (r) {
-    case engine::StopReason::kEog:
-    case engine::StopReason::kStopString: return "stop";
-    case engine::StopReason::kMaxTokens:
-    case engine::StopReason::kContextFull: return "length";
-    case engine::StopReason::kCanceled: return "canceled";
-  }
-  return "stop";
-}
-
 sampling::SamplerParams sampler_params(const GenerateOptions& opts) {
   sampling::SamplerParams sp;
   sp.temperature = static_cast<float>(opts.temperature);
@@ -169,7 +158,7 @@ InferenceResult LocalTransformerBackend::run(const std::string& prompt, const Ge
 
   std::int64_t n_generated = g.stats.n_generated;
   std::string stop_reason = engine::stop_reason_name(g.stop_reason);
-  std::string done = done_reason(g.stop_reason);
+  std::string done = engine::done_reason(g.stop_reason);
   if (hit_extra_eos && !canceled) {
     // Our own end token: not counted, reported as the engine reports its end tokens.
     --n_generated;

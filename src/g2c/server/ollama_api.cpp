@@ -55,7 +55,7 @@ void put_text(const Exchange& ex, Json& j, const std::string& text) {
 void put_final(const Exchange& ex, const Lease& lease, const Generation& gen, const engine::GenerateResult& r,
                Json& j) {
   j["done"] = true;
-  j["done_reason"] = finish_reason(r.stop_reason);
+  j["done_reason"] = engine::done_reason(r.stop_reason);
   if (ex.context) {
     std::vector<std::int32_t> ctx = gen.prompt();
     ctx.insert(ctx.end(), r.tokens.begin(), r.tokens.end());

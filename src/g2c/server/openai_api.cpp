@@ -155,7 +155,7 @@ void answer(ServerState& st, httplib::Response& res, Lease lease, std::vector<st
       throw ApiError(503, "generation canceled: the server is shutting down");
     Json j = chunk(ex);
     j["object"] = ex.chat ? "chat.completion" : "text_completion";
-    Json choice = {{"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish_reason(r.stop_reason)}};
+    Json choice = {{"index", 0}, {"logprobs", nullptr}, {"finish_reason", engine::done_reason(r.stop_reason)}};
     if (ex.chat) {
       choice["message"] = {{"role", "assistant"}, {"content", r.text}, {"refusal", nullptr}};
       if (logprobs) {
@@ -262,7 +262,7 @@ void answer(ServerState& st, httplib::Response& res, Lease lease, std::vector<st
         if (!emit(p)) return;
     }
     Json fin = delta_chunk("", nullptr);
-    fin["choices"][0]["finish_reason"] = finish_reason(r.stop_reason);
+    fin["choices"][0]["finish_reason"] = engine::done_reason(r.stop_reason);
     if (ex.chat) fin["choices"][0]["delta"] = Json::object();
     fin["timings"] = timings(r);
     write(sse(fin));

@@ -68,8 +68,6 @@ std::string render_chat_prompt(const ServedModel& m, const std::vector<inference
 // The text of one token as a client sees it in logprobs (the tokenizer's decode of that id alone).
 std::string token_text(const ServedModel& m, std::int32_t id);
 Json token_bytes(const std::string& text);
-// "stop" for an end token or a stop string, "length" for max tokens or a full context.
-const char* finish_reason(engine::StopReason r);
 // Clamps a request's num_ctx to the served context, logging when it asked for more.
 void note_num_ctx(const ServedModel& m, const std::optional<std::int32_t>& num_ctx, const std::string& route);
 

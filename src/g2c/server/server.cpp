@@ -68,17 +68,6 @@ Json token_bytes(const std::string& text) {
   return b;
 }
 
-const char* finish_reason(engine::StopReason r) {
-  switch (r) {
-    case engine::StopReason::kEog:
-    case engine::StopReason::kStopString: return "stop";
-    case engine::StopReason::kMaxTokens:
-    case engine::StopReason::kContextFull: return "length";
-    case engine::StopReason::kCanceled: return "canceled";
-  }
-  return "stop";
-}
-
 void note_num_ctx(const ServedModel& m, const std::optional<std::int32_t>& num_ctx, const std::string& route) {
   if (num_ctx && *num_ctx > m.n_ctx()) m.note_clamped_ctx(*num_ctx);
   if (num_ctx && *num_ctx > m.n_ctx())
