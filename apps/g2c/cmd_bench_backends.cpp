@@ -84,6 +84,8 @@ void run_bench_backends(const BenchBackendsOptions& o) {
   if (results.empty()) throw Error("no backend could be benchmarked");
 
   std::fputs(format_benchmark_table(results).c_str(), stdout);
+  // The seed's M-series note: early vs late requests, flagged past 10%.
+  std::fputs(format_drift_lines(results).c_str(), stdout);
   // Cold start apart: building the backend (model load or first connection) and the first request.
   for (const BenchmarkResult& r : results) {
     if (!r.cold_start) continue;
@@ -107,8 +109,7 @@ void run_bench_backends(const BenchBackendsOptions& o) {
 void register_bench_backends(CLI::App& app) {
   auto o = std::make_shared<BenchBackendsOptions>();
   auto* cmd = app.add_subcommand("bench-backends", "Benchmark backends side by side on one prompt set");
-  cmd->add_option("--backend", o->backends,
-                  "local:PATH|NAME, ollama:MODEL[@URL], openai:MODEL[@URL] (repeat for each backend)")
+  cmd->add_option("--backend", o->backends, std::string(inference::kBackendSpecHelp) + " (repeat for each backend)")
       ->required()
       ->allow_extra_args(false);
   cmd->add_option("--prompts", o->prompts,

@@ -152,6 +152,7 @@ model::ContextOptions context_options(const ArtifactOptions& opts) {
   co.threads = opts.threads;
   co.kv_type = opts.kv_type;
   co.n_ctx = opts.n_ctx;
+  co.naive = opts.naive;
   return co;
 }
 

@@ -42,6 +42,7 @@ struct ArtifactOptions {
   int threads = 0;  // 0: physical cores
   model::KvType kv_type = model::KvType::kF32;
   int n_ctx = 0;                       // 0: the model's training context, at most 4096
+  bool naive = false;                  // no KV cache: every step recomputes the sequence (O(T^2))
   std::string tokenizer_path;          // llama2.c .bin only: its tokenizer.bin (else found beside the model)
   std::string name = "artifact";       // BackendInfo::name
   std::optional<std::int32_t> eos_id;  // see LocalTransformerBackend

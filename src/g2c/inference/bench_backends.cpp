@@ -7,6 +7,7 @@
 #include "g2c/core/mmap.hpp"
 #include "g2c/inference/ollama.hpp"
 #include "g2c/inference/openai.hpp"
+#include "g2c/inference/prodlm.hpp"
 
 #ifndef G2C_SOURCE_ROOT
 #define G2C_SOURCE_ROOT "."
@@ -16,16 +17,25 @@ namespace g2c::inference {
 
 BackendSpec parse_backend_spec(std::string_view spec) {
   const auto bad = [&](const std::string& why) {
-    return InvalidArgument("backend spec '" + std::string(spec) + "': " + why +
-                           " (expected local:PATH, ollama:MODEL[@URL] or openai:MODEL[@URL])");
+    return InvalidArgument("backend spec '" + std::string(spec) + "': " + why + " (expected " + kBackendSpecHelp + ")");
   };
-  const std::size_t colon = spec.find(':');
-  if (colon == std::string_view::npos) throw bad("no kind");
   BackendSpec s;
   s.text = std::string(spec);
+  if (spec == "auto" || spec == "prodlm") {
+    s.kind = std::string(spec);
+    return s;
+  }
+  const std::size_t colon = spec.find(':');
+  if (colon == std::string_view::npos) throw bad("no kind");
   s.kind = std::string(spec.substr(0, colon));
   std::string_view rest = spec.substr(colon + 1);
-  if (s.kind == "local") {
+  if (s.kind == "auto") throw bad("auto takes nothing after it");
+  if (s.kind == "prodlm") {
+    s.model = std::string(rest);  // the manifest path
+    if (s.model.empty()) throw bad("no manifest path after 'prodlm:'");
+    return s;
+  }
+  if (s.kind == "local" || s.kind == "local-naive") {
     s.model = std::string(rest);  // a path may contain '@'; local specs have no URL
   } else if (s.kind == "ollama" || s.kind == "openai") {
     const std::size_t at = rest.rfind('@');
@@ -43,9 +53,10 @@ BackendSpec parse_backend_spec(std::string_view spec) {
 }
 
 std::function<std::unique_ptr<Backend>()> backend_maker(const BackendSpec& spec, const BackendMakerOptions& opts) {
-  if (spec.kind == "local") {
+  if (spec.kind == "local" || spec.kind == "local-naive") {
     ArtifactOptions lo = opts.local;
-    lo.name = "local";
+    lo.name = spec.kind;
+    lo.naive = spec.kind == "local-naive";
     return [model = spec.model, lo]() -> std::unique_ptr<Backend> { return open_artifact_backend(model, lo); };
   }
   if (spec.kind == "ollama") {
@@ -66,7 +77,20 @@ std::function<std::unique_ptr<Backend>()> backend_maker(const BackendSpec& spec,
     }
     return [cfg]() -> std::unique_ptr<Backend> { return std::make_unique<OpenAIBackend>(cfg); };
   }
+  if (spec.kind == "prodlm") {
+    return [path = spec.model]() -> std::unique_ptr<Backend> { return load_prodlm_backend(path); };
+  }
+  if (spec.kind == "auto") {
+    DefaultBackendOptions d;
+    d.manifest_path = opts.prodlm_manifest;
+    d.local_factory = local_backend_factory(opts.local);
+    return [d]() -> std::unique_ptr<Backend> { return load_default_backend("auto", d); };
+  }
   throw InvalidArgument("backend spec '" + spec.text + "': unknown kind '" + spec.kind + "'");
+}
+
+std::unique_ptr<Backend> make_backend(const BackendSpec& spec, const BackendMakerOptions& opts) {
+  return backend_maker(spec, opts)();
 }
 
 std::vector<std::string> parse_prompts(std::string_view text) {

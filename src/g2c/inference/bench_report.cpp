@@ -45,6 +45,24 @@ void write_text(const std::string& path, const std::string& text) {
 
 }  // namespace
 
+std::string format_drift_lines(const std::vector<BenchmarkResult>& results) {
+  std::string out;
+  const auto tps = [](const std::optional<double>& v) {
+    return v ? fmt::format("{:.1f} tok/s", *v) : std::string("- tok/s");
+  };
+  for (const BenchmarkResult& r : results) {
+    if (!r.drift) continue;
+    const Drift& d = *r.drift;
+    out +=
+        fmt::format("drift {}: first {} p50 {:.1f} ms {}, last {} p50 {:.1f} ms {}: latency {:+.1f}%, tok/s {}: {}\n",
+                    label(r), d.first.n, d.first.latency_ms_p50, tps(d.first.tokens_per_second), d.last.n,
+                    d.last.latency_ms_p50, tps(d.last.tokens_per_second), d.latency_p50_pct,
+                    d.tokens_per_second_pct ? fmt::format("{:+.1f}%", *d.tokens_per_second_pct) : std::string("-"),
+                    d.flagged ? fmt::format("DRIFT > {:.0f}%", kDriftThresholdPct) : std::string("steady"));
+  }
+  return out;
+}
+
 std::string format_benchmark_table(const std::vector<BenchmarkResult>& results) {
   struct Col {
     const char* head;

@@ -12,6 +12,11 @@ namespace g2c::inference {
 // residual (where reported), and cold start. "-" marks a number the backend did not give.
 std::string format_benchmark_table(const std::vector<BenchmarkResult>& results);
 
+// One line per result with n >= 3: p50 latency and tok/s of the first and last third of the requests
+// and their change, "DRIFT > 10%" when either moved more than kDriftThresholdPct (thermal throttling,
+// another load on the machine), else "steady".
+std::string format_drift_lines(const std::vector<BenchmarkResult>& results);
+
 // One CSV row per request: backend,model,run_index,latency_ms,tokens_per_second,completion_tokens,
 // ttft_ms,tpot_ms,server_ms,residual_ms (empty cells for unknowns).
 std::string benchmark_csv(const std::vector<BenchmarkResult>& results);

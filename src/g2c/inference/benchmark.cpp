@@ -72,6 +72,52 @@ nlohmann::json machine_metadata() {
           {"g2c_commit", g2c_commit()}};
 }
 
+nlohmann::json Drift::to_json() const {
+  const auto window = [](const DriftWindow& w) {
+    return nlohmann::json{
+        {"n", w.n}, {"latency_ms_p50", w.latency_ms_p50}, {"tokens_per_second", opt_json(w.tokens_per_second)}};
+  };
+  return {{"first_third", window(first)},        {"last_third", window(last)},
+          {"latency_p50_pct", latency_p50_pct},  {"tokens_per_second_pct", opt_json(tokens_per_second_pct)},
+          {"threshold_pct", kDriftThresholdPct}, {"flagged", flagged}};
+}
+
+std::optional<Drift> thermal_drift(const std::vector<double>& latency_ms,
+                                   const std::vector<std::optional<std::int64_t>>& completion_tokens) {
+  const std::size_t n = latency_ms.size();
+  if (n < 3) return std::nullopt;
+  const std::size_t k = n / 3;
+  const auto window = [&](std::size_t begin) {
+    DriftWindow w;
+    w.n = static_cast<int>(k);
+    std::vector<double> lat(latency_ms.begin() + static_cast<std::ptrdiff_t>(begin),
+                            latency_ms.begin() + static_cast<std::ptrdiff_t>(begin + k));
+    w.latency_ms_p50 = percentile_nearest_rank(lat, 50);
+    double ms = 0, tokens = 0;
+    bool known = completion_tokens.size() == n;
+    for (std::size_t i = begin; i < begin + k && known; ++i) {
+      if (!completion_tokens[i])
+        known = false;
+      else
+        tokens += static_cast<double>(*completion_tokens[i]);
+      ms += latency_ms[i];
+    }
+    if (known && ms > 0) w.tokens_per_second = tokens / (ms / 1000.0);
+    return w;
+  };
+  Drift d;
+  d.first = window(0);
+  d.last = window(n - k);
+  if (d.first.latency_ms_p50 > 0)
+    d.latency_p50_pct = (d.last.latency_ms_p50 - d.first.latency_ms_p50) / d.first.latency_ms_p50 * 100.0;
+  if (d.first.tokens_per_second && d.last.tokens_per_second && *d.first.tokens_per_second > 0)
+    d.tokens_per_second_pct =
+        (*d.last.tokens_per_second - *d.first.tokens_per_second) / *d.first.tokens_per_second * 100.0;
+  d.flagged = std::abs(d.latency_p50_pct) > kDriftThresholdPct ||
+              (d.tokens_per_second_pct && std::abs(*d.tokens_per_second_pct) > kDriftThresholdPct);
+  return d;
+}
+
 BenchmarkResult benchmark(Backend& backend, const std::vector<std::string>& prompts, const BenchmarkOptions& opts) {
   if (prompts.empty()) throw InvalidArgument("benchmark: the prompt set is empty");
   if (opts.runs < 1) throw InvalidArgument(fmt::format("benchmark: runs must be >= 1, got {}", opts.runs));
@@ -171,6 +217,12 @@ BenchmarkResult benchmark(Backend& backend, const std::vector<std::string>& prom
     br.residual_ms_mean = std::accumulate(s.begin(), s.end(), 0.0) / static_cast<double>(s.size());
   }
 
+  {
+    std::vector<std::optional<std::int64_t>> counts;
+    for (const InferenceResult& r : br.results) counts.push_back(r.completion_tokens);
+    br.drift = thermal_drift(br.per_request_latency_ms, counts);
+  }
+
   const nlohmann::json& extra = br.backend.extra;
   auto extra_or_null = [&](const char* key) { return extra.contains(key) ? extra[key] : nlohmann::json(nullptr); };
   br.metadata = {
@@ -258,6 +310,7 @@ nlohmann::json BenchmarkResult::to_json() const {
                                                  {"first_request_ms", cold_start->first_request_ms},
                                                  {"total_ms", cold_start->total_ms()}}
                                 : nlohmann::json(nullptr)},
+      {"drift", drift ? drift->to_json() : nlohmann::json(nullptr)},
       {"results", res},
       {"metadata", metadata},
   };

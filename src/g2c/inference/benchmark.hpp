@@ -44,6 +44,28 @@ struct ColdStart {
   double total_ms() const { return construct_ms + first_request_ms; }
 };
 
+// The seed's M-series note: sustained inference heats the machine and clocks drop, so the first and
+// the last third of the timed requests (in order; floor(n/3) each, n >= 3) are summarised apart.
+// With runs a multiple of 3 both thirds hold the same prompts.
+struct DriftWindow {
+  int n = 0;
+  double latency_ms_p50 = 0;
+  std::optional<double> tokens_per_second;  // sum(tokens) / sum(latency) over the window
+};
+inline constexpr double kDriftThresholdPct = 10.0;
+
+struct Drift {
+  DriftWindow first, last;
+  double latency_p50_pct = 0;                   // (last − first) / first × 100: positive = slower
+  std::optional<double> tokens_per_second_pct;  // (last − first) / first × 100: negative = slower
+  bool flagged = false;                         // either moved by more than kDriftThresholdPct
+  nlohmann::json to_json() const;
+};
+
+// Drift of per-request latencies (and completion token counts, when all known); nullopt when n < 3.
+std::optional<Drift> thermal_drift(const std::vector<double>& latency_ms,
+                                   const std::vector<std::optional<std::int64_t>>& completion_tokens);
+
 struct BenchmarkResult {
   // The seed's fields.
   BackendInfo backend;
@@ -78,6 +100,7 @@ struct BenchmarkResult {
   std::optional<double> residual_ms_mean;
   std::optional<ColdStart> cold_start;
   std::optional<double> warmup_latency_ms;
+  std::optional<Drift> drift;  // first vs last third (n >= 3)
 
   nlohmann::json to_json() const;
 };

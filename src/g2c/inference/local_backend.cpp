@@ -72,6 +72,7 @@ LocalTransformerBackend::LocalTransformerBackend(std::shared_ptr<const model::Mo
                           std::to_string(n_vocab) + ")");
   }
   context.n_seq = 1;
+  naive_ = context.naive;
   ctx_ = std::make_unique<model::Context>(*model_, context);
 
   std::string tmpl_src;
@@ -86,6 +87,7 @@ LocalTransformerBackend::LocalTransformerBackend(std::shared_ptr<const model::Mo
   extra_["isa"] = kernels::kernels().isa_name;
   extra_["threads"] = ctx_->threads();
   extra_["kv_type"] = context.kv_type == model::KvType::kF16 ? "f16" : "f32";
+  extra_["naive"] = naive_;
   extra_["chat_template"] = tokenizer::family_name(chat_template_.family);
   extra_["path"] = model_->path();
   if (extra.is_object()) {
@@ -119,6 +121,7 @@ InferenceResult LocalTransformerBackend::run(const std::string& prompt, const Ge
   gp.sampling = sampler_params(opts);
   gp.stop = opts.stop;
   gp.logprobs = opts.logprobs;
+  gp.naive = naive_;  // generate() sets the context's mode for the call from this, whatever it was built with
   gp.ignore_eos = eos_id_ && *eos_id_ == -1;
   // An end id outside the tokenizer's end-of-generation set is caught in the callback below.
   const std::int32_t extra_eos = eos_id_ && *eos_id_ >= 0 && !tok_->is_eog(*eos_id_) ? *eos_id_ : -1;
@@ -127,7 +130,9 @@ InferenceResult LocalTransformerBackend::run(const std::string& prompt, const Ge
   std::string text;  // what was delivered (stream) or would have been (complete)
   std::optional<double> ttft_ms;
   bool canceled = false, hit_extra_eos = false;
+  std::optional<bool> ran_naive;  // the context's mode while generate() runs, read at the first token
   const auto on_token = [&](const engine::TokenEvent& e) {
+    if (!ran_naive) ran_naive = ctx_->naive();
     std::string_view piece = e.text;
     if (extra_eos >= 0 && e.token == extra_eos) {
       // The end token is not text: drop its piece from this event (held-back text before it stays).
@@ -183,6 +188,7 @@ InferenceResult LocalTransformerBackend::run(const std::string& prompt, const Ge
   m["threads"] = threads;
   m["n_ctx"] = n_ctx;
   m["seed"] = g.seed;
+  m["naive"] = ran_naive.value_or(naive_);
   m["stop_reason"] = stop_reason;
   m["done_reason"] = done;
   if (!g.stop_string.empty()) m["stop_string"] = g.stop_string;

@@ -50,7 +50,8 @@ class LocalTransformerBackend : public Backend {
   // request runs to max_new_tokens, a stop string or a full context.
   // extra is merged into info().extra over what the backend fills itself (isa, threads,
   // context_length, quantization, arch, chat_template).
-  // context: n_ctx, threads, kv_type of the backend's Context (n_seq is always 1).
+  // context: n_ctx, threads, kv_type of the backend's Context (n_seq is always 1); context.naive runs
+  // every request without the KV cache (the O(T^2) loop of `g2c run --no-kv-cache`), for comparison.
   LocalTransformerBackend(std::shared_ptr<const model::Model> model,
                           std::shared_ptr<const tokenizer::Tokenizer> tokenizer, std::string model_id = "g2c-local",
                           std::optional<std::int32_t> eos_id = std::nullopt, std::string name = "local",
@@ -62,6 +63,9 @@ class LocalTransformerBackend : public Backend {
   const tokenizer::Tokenizer& tokenizer() const { return *tok_; }
   // The template chat() renders with (from the GGUF's tokenizer.chat_template; plain when none).
   const tokenizer::ChatTemplate& chat_template() const { return chat_template_; }
+  // True when requests run the naive loop (ContextOptions::naive); metadata["naive"] says what the
+  // engine's context actually ran with.
+  bool naive() const { return naive_; }
 
   InferenceResult complete(const std::string& prompt, const GenerateOptions& opts = {}) override;
   InferenceResult stream(const std::string& prompt, const GenerateOptions& opts,
@@ -80,6 +84,7 @@ class LocalTransformerBackend : public Backend {
   std::string model_id_;
   std::optional<std::int32_t> eos_id_;
   std::string name_;
+  bool naive_ = false;
   nlohmann::json extra_;
   tokenizer::ChatTemplate chat_template_;
   std::mutex mu_;                        // guards ctx_: one generation at a time

@@ -1,5 +1,6 @@
 #include "g2c/inference/prodlm.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 
@@ -195,6 +196,137 @@ bool prodlm_server_answers(const ProdLMManifest& m, std::shared_ptr<HttpTranspor
     if (why) *why = fmt::format("ProdLM server did not answer: {}", e.what());
     return false;
   }
+}
+
+namespace {
+
+// The model names an Ollama server lists (GET /api/tags: {"models": [{"name", "model", ...}]}).
+std::vector<std::string> ollama_tags(HttpTransport& t, const std::string& base_url, double timeout_s) {
+  HttpRequest req;
+  req.url = base_url + "/api/tags";
+  req.timeout_s = timeout_s;
+  const HttpResponse r = t.get(req);
+  if (r.status != 200) throw IoError(fmt::format("GET {} answered HTTP {}", req.url, r.status));
+  const nlohmann::json j = nlohmann::json::parse(r.body, nullptr, false);
+  if (j.is_discarded() || !j.contains("models") || !j["models"].is_array()) {
+    throw FormatError(fmt::format("GET {}: no \"models\" list in the answer", req.url));
+  }
+  std::vector<std::string> names;
+  for (const auto& m : j["models"]) {
+    if (m.contains("name") && m["name"].is_string()) names.push_back(m["name"].get<std::string>());
+  }
+  return names;
+}
+
+bool same_model(const std::string& want, const std::string& have) {
+  // "llama3.2" and "llama3.2:latest" name the same model (Ollama, and Ollama-style servers such as
+  // g2c serve behind their OpenAI routes, list the tagged name and accept either).
+  const auto norm = [](const std::string& n) { return n.find(':') == std::string::npos ? n + ":latest" : n; };
+  return norm(want) == norm(have);
+}
+
+std::string one_line(std::string s) {
+  for (char& c : s)
+    if (c == '\n' || c == '\r') c = ' ';
+  return s;
+}
+
+}  // namespace
+
+std::vector<ProdLMCheck> check_prodlm(const ProdLMManifest& m, std::shared_ptr<HttpTransport> transport,
+                                      double timeout_s) {
+  if (!transport) transport = make_httplib_transport();
+  const bool ollama = m.backend == "ollama";
+  std::string base_url;
+  if (ollama) {
+    base_url = OllamaBackend(OllamaConfig{m.model_id, m.base_url, timeout_s, transport, "prodlm", {}}).base_url();
+  } else {
+    OpenAIConfig cfg;
+    if (!m.base_url.empty()) cfg.base_url = m.base_url;
+    cfg.model = m.model_id;
+    cfg.transport = transport;
+    base_url = OpenAIBackend(std::move(cfg)).base_url();
+  }
+  std::vector<ProdLMCheck> out;
+  const auto skip_rest = [&](std::initializer_list<const char*> names) {
+    for (const char* n : names) out.push_back({n, false, true, "skipped: an earlier check failed", ""});
+  };
+
+  // 1. The server.
+  ProdLMCheck server{"server", false, false, "", ""};
+  std::string why;
+  server.ok = prodlm_server_answers(m, transport, timeout_s, &why);
+  server.detail = one_line(why);
+  if (!server.ok) {
+    server.fix = ollama ? fmt::format(
+                              "start Ollama: `ollama serve` (or `g2c serve --port {}`), or point the manifest "
+                              "at the running server with `g2c prodlm set ollama:{}@URL`",
+                              parse_url(base_url).port, m.model_id)
+                        : fmt::format(
+                              "start the OpenAI-compatible server at {} (g2c serve, llama-server, "
+                              "mlx_lm.server), or `g2c prodlm set openai:{}@URL`",
+                              base_url, m.model_id);
+  }
+  out.push_back(server);
+  if (!server.ok) {
+    skip_rest({"model", "completion"});
+    return out;
+  }
+
+  // 2. The model.
+  ProdLMCheck model{"model", false, false, "", ""};
+  try {
+    std::vector<std::string> names;
+    if (ollama) {
+      names = ollama_tags(*transport, base_url, timeout_s);
+    } else {
+      OpenAIConfig cfg;
+      cfg.base_url = base_url;
+      cfg.model = m.model_id;
+      cfg.transport = transport;
+      names = OpenAIBackend(std::move(cfg)).list_models(timeout_s);
+    }
+    for (const std::string& n : names) model.ok = model.ok || same_model(m.model_id, n);
+    model.detail = model.ok ? fmt::format("{} is listed by {}", m.model_id, base_url)
+                            : fmt::format("{} is not among the {} model(s) {} lists: {}", m.model_id, names.size(),
+                                          base_url, fmt::join(names, ", "));
+    if (!model.ok) {
+      model.fix = ollama
+                      ? fmt::format("`ollama pull {}` (or `g2c prodlm set ollama:NAME` with a listed name)", m.model_id)
+                      : "load the model in the server, or `g2c prodlm set openai:NAME@URL` with a listed name";
+    }
+  } catch (const Error& e) {
+    model.detail = one_line(e.what());
+    model.fix = "check that the server at " + base_url + " is the one meant (" + (ollama ? "/api/tags" : "/models") +
+                " did not answer as expected)";
+  }
+  out.push_back(model);
+  if (!model.ok) {
+    skip_rest({"completion"});
+    return out;
+  }
+
+  // 3. One token.
+  ProdLMCheck comp{"completion", false, false, "", ""};
+  try {
+    ProdLMManifest mm = m;
+    mm.timeout_s = std::max(timeout_s, m.timeout_s);
+    std::unique_ptr<Backend> b = make_prodlm_backend(mm, transport);
+    GenerateOptions g;
+    g.max_new_tokens = 1;
+    g.temperature = 0.0;
+    const InferenceResult r = b->complete("Hello", g);
+    comp.ok = true;
+    comp.detail = fmt::format("one-token completion {} in {:.1f} ms ({} completion token(s))",
+                              nlohmann::json(r.completion).dump(), r.latency_ms,
+                              r.completion_tokens ? std::to_string(*r.completion_tokens) : "?");
+  } catch (const Error& e) {
+    comp.detail = one_line(e.what());
+    comp.fix = ollama ? "see `ollama ps` and the server log; `ollama run " + m.model_id + " hi` shows the same failure"
+                      : "see the server's log; the model is listed but does not complete";
+  }
+  out.push_back(comp);
+  return out;
 }
 
 std::unique_ptr<Backend> load_default_backend(const std::string& kind, const DefaultBackendOptions& opts) {

@@ -56,6 +56,22 @@ std::unique_ptr<Backend> load_prodlm_backend(const std::string& path = "",
 bool prodlm_server_answers(const ProdLMManifest& manifest, std::shared_ptr<HttpTransport> transport, double timeout_s,
                            std::string* why);
 
+// One check of `g2c prodlm check`: what was checked, whether it passed, what was seen, and the fix to
+// try when it failed ("" when it passed or was skipped).
+struct ProdLMCheck {
+  std::string name;  // "manifest" | "server" | "model" | "completion"
+  bool ok = false;
+  bool skipped = false;  // not run because an earlier check failed (counts as failed)
+  std::string detail;
+  std::string fix;
+};
+
+// Checks, in order: the server answers (Ollama GET /api/version, OpenAI GET {base}/models); the model is
+// there (Ollama GET /api/tags, "NAME" matching "NAME:latest"; OpenAI's /models list); a one-token greedy
+// completion answers. A check after a failed one is skipped. `transport` null: the real HTTP client.
+std::vector<ProdLMCheck> check_prodlm(const ProdLMManifest& manifest,
+                                      std::shared_ptr<HttpTransport> transport = nullptr, double timeout_s = 5.0);
+
 // Builds the in-process backend for a model name or path (engine side: ArtifactBackend). Passed in,
 // not registered globally, so this layer does not depend on the engine and tests can fake it.
 using LocalBackendFactory = std::function<std::unique_ptr<Backend>(const std::string& name_or_path)>;
