@@ -30,5 +30,9 @@ void register_quantize(CLI::App& app);
 void register_synth(CLI::App& app);
 void register_bench_backends(CLI::App& app);
 void register_serve(CLI::App& app);
+void register_complete(CLI::App& app);
+void register_chat(CLI::App& app);
+void register_prodlm(CLI::App& app);
+void register_fit(CLI::App& app);
 
 }  // namespace g2c::app

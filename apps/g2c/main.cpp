@@ -52,6 +52,10 @@ int main(int argc, char** argv) {
   g2c::app::register_synth(app);
   g2c::app::register_bench_backends(app);
   g2c::app::register_serve(app);
+  g2c::app::register_complete(app);
+  g2c::app::register_chat(app);
+  g2c::app::register_prodlm(app);
+  g2c::app::register_fit(app);
   try {
     // CLI11 reports an unknown command as "A subcommand is required"; name it, and what exists.
     if (argc > 1 && argv[1][0] != '-' &&

@@ -129,6 +129,80 @@ std::vector<SynthShape> synth_shapes(bool hidden) {
         "(the real one is not available)";
     v.push_back(s);
   }
+  // The course's production shapes (seed module 16's memory table), from each model's published
+  // config.json. Rope scaling (llama3-type, YaRN) is not written: these are for memory and speed.
+  {
+    SynthShape s;
+    s.like = "llama-2-7b";
+    s.arch = "llama";
+    s.n_embd = 4096, s.n_layer = 32, s.n_head = 32, s.n_head_kv = 32, s.n_ff = 11008, s.n_vocab = 32000;
+    s.n_ctx_train = 4096;
+    s.note = "Llama-2-7B: 4096d, 32 layers, 32 heads (no GQA), n_ff 11008, vocab 32000 (llama SPM, copied)";
+    v.push_back(s);
+  }
+  const auto llama3 = [](SynthShape s) {
+    s.arch = "llama";
+    s.n_vocab = 128256;
+    s.rope_freq_base = 500000.0f;
+    s.vocab = SynthVocab::kSyntheticBpe;
+    s.bpe_pre = "llama-bpe";
+    s.specials = {{128000, "<|begin_of_text|>"}, {128001, "<|end_of_text|>"}, {128009, "<|eot_id|>"}};
+    s.bos_id = 128000, s.eos_id = 128009;
+    return s;
+  };
+  {
+    SynthShape s;
+    s.like = "llama-3-8b";
+    s.n_embd = 4096, s.n_layer = 32, s.n_head = 32, s.n_head_kv = 8, s.n_ff = 14336;
+    s.n_ctx_train = 8192;
+    s.note = "Llama-3-8B: 4096d, 32 layers, 32 heads / 8 kv, n_ff 14336; SYNTHETIC 128256-token BPE vocabulary";
+    v.push_back(llama3(s));
+  }
+  {
+    SynthShape s;
+    s.like = "llama-3.2-1b";
+    s.n_embd = 2048, s.n_layer = 16, s.n_head = 32, s.n_head_kv = 8, s.n_ff = 8192;
+    s.n_ctx_train = 131072;
+    s.tied_output = true;
+    s.note = "Llama-3.2-1B: 2048d, 16 layers, 32 heads / 8 kv, n_ff 8192, tied; SYNTHETIC 128256-token BPE vocabulary";
+    v.push_back(llama3(s));
+  }
+  {
+    SynthShape s;
+    s.like = "llama-3.2-3b";
+    s.n_embd = 3072, s.n_layer = 28, s.n_head = 24, s.n_head_kv = 8, s.n_ff = 8192;
+    s.n_ctx_train = 131072;
+    s.tied_output = true;
+    s.note = "Llama-3.2-3B: 3072d, 28 layers, 24 heads / 8 kv, n_ff 8192, tied; SYNTHETIC 128256-token BPE vocabulary";
+    v.push_back(llama3(s));
+  }
+  const auto qwen25 = [](SynthShape s) {
+    s.arch = "qwen2";
+    s.n_ctx_train = 32768;
+    s.rope_freq_base = 1000000.0f;
+    s.norm_rms_eps = 1e-6f;
+    s.vocab = SynthVocab::kSyntheticBpe;
+    s.bpe_pre = "qwen2";
+    s.specials = {{151643, "<|endoftext|>"}, {151644, "<|im_start|>"}, {151645, "<|im_end|>"}};
+    s.bos_id = 151643, s.eos_id = 151645;
+    return s;
+  };
+  {
+    SynthShape s;
+    s.like = "qwen2.5-1.5b";
+    s.n_embd = 1536, s.n_layer = 28, s.n_head = 12, s.n_head_kv = 2, s.n_ff = 8960, s.n_vocab = 151936;
+    s.tied_output = true;
+    s.note = "Qwen2.5-1.5B: 1536d, 28 layers, 12 heads / 2 kv, n_ff 8960, QKV bias, tied; SYNTHETIC BPE vocabulary";
+    v.push_back(qwen25(s));
+  }
+  {
+    SynthShape s;
+    s.like = "qwen2.5-7b";
+    s.n_embd = 3584, s.n_layer = 28, s.n_head = 28, s.n_head_kv = 4, s.n_ff = 18944, s.n_vocab = 152064;
+    s.note =
+        "Qwen2.5-7B: 3584d, 28 layers, 28 heads / 4 kv, n_ff 18944, QKV bias; SYNTHETIC 152064-token BPE vocabulary";
+    v.push_back(qwen25(s));
+  }
   if (hidden) {
     SynthShape s;
     s.like = "tiny-test";

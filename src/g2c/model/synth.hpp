@@ -48,7 +48,9 @@ struct SynthShape {
   std::string note;  // one line for the help text
 };
 
-// The built-in shapes: tinyllama-1.1b, llama-110m, qwen2.5-0.5b, smollm2-135m; with `hidden` also
+// The built-in shapes: tinyllama-1.1b, llama-110m, qwen2.5-0.5b, smollm2-135m, llama-2-7b, llama-3-8b,
+// llama-3.2-1b, llama-3.2-3b, qwen2.5-1.5b, qwen2.5-7b (one table: `g2c synth --like` and `g2c fit` both
+// read it); with `hidden` also
 // the tiny shapes the tests use (tiny-test: llama 256d 16L; tiny-test-odd: qwen2 160d 8L, rows not a
 // multiple of 256).
 std::vector<SynthShape> synth_shapes(bool hidden = false);
