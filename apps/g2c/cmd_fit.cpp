@@ -60,7 +60,10 @@ model::FitOptions fit_options(const FitCliOptions& o) {
 }
 
 void print_fit(const model::MemoryFit& f, int batch) {
-  fmt::print("model    {} ({}, {:.3f} B parameters)\n", f.model, f.weight_type, static_cast<double>(f.n_params) / 1e9);
+  const double params = static_cast<double>(f.n_params);
+  fmt::print("model    {} ({}, {})\n", f.model, f.weight_type,
+             params >= 1e9 ? fmt::format("{:.2f} B parameters", params / 1e9)
+                           : fmt::format("{:.2f} M parameters", params / 1e6));
   fmt::print("weights  {:>12} bytes  {:>9.1f} MiB  ({})\n", f.weight_bytes, mib(f.weight_bytes),
              f.weights_exact ? "exact, from the file" : "from the recipe: each tensor in the type the recipe picks");
   fmt::print(
@@ -102,8 +105,8 @@ void print_table(const FitCliOptions& o) {
   for (const model::SynthShape& s : model::synth_shapes()) {
     const model::MemoryFit f = model::fit_shape(s, ft, fo);
     std::string row =
-        fmt::format("{:<15} {:>6.2f}B {:>7.2f}GB {:>6.2f}GB {:>7.2f}GB", s.like, static_cast<double>(f.n_params) / 1e9,
-                    gib(f.weight_bytes), gib(f.kv_bytes), gib(f.total_bytes()));
+        fmt::format("{:<15} {:>6.2f}B {:>6.2f}GiB {:>5.2f}GiB {:>6.2f}GiB", s.like,
+                    static_cast<double>(f.n_params) / 1e9, gib(f.weight_bytes), gib(f.kv_bytes), gib(f.total_bytes()));
     for (int r : rams) {
       const std::uint64_t use = model::mac_usable_bytes(static_cast<std::uint64_t>(r) << 30);
       const char* v = f.total_bytes() + (2ull << 30) <= use ? "ok" : f.total_bytes() <= use ? "tight" : "no";

@@ -43,6 +43,13 @@ TEST(FitCli, KvBytesEqualWhatLlamaCppPrints) {
     EXPECT_NEAR(mib, c["kv_self_mib"].get<double>(), 0.005) << c.dump();
     EXPECT_NEAR(mib / 2, c["k_mib"].get<double>(), 0.005) << c.dump();
   }
+  // Real shapes (synthesized with g2c synth, run in llama.cpp): the cache depends on the shape alone.
+  ASSERT_GE(golden["shape_cases"].size(), 2u);
+  for (const auto& c : golden["shape_cases"]) {
+    const nlohmann::json j = fit_json({"--like", c["like"].get<std::string>(), "--ctx",
+                                       std::to_string(c["n_ctx"].get<int>()), "--kv-type", c["type"]});
+    EXPECT_NEAR(j["kv_bytes"].get<double>() / (1024.0 * 1024.0), c["kv_self_mib"].get<double>(), 0.005) << c.dump();
+  }
 }
 
 TEST(FitArithmetic, KvFormulaAndTheEngineAgree) {
