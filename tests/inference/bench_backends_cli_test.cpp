@@ -59,6 +59,27 @@ TEST(BenchBackendsCli, TwoLocalBackendsTableAndFiles) {
   EXPECT_NE(svg.find("stories260K.bin"), std::string::npos);
 }
 
+// Cached vs naive in one table (the `local-naive:` spec), with the drift line of each backend.
+TEST(BenchBackendsCli, CachedAndNaiveSideBySideWithDrift) {
+  TempDir dir;
+  std::ofstream(dir.file("p.txt")) << "Once upon a time\n";
+  const std::string model = shared_path("models/stories260K.gguf");
+  const RunResult o =
+      bench_backends({"--backend", "local:" + model, "--backend", "local-naive:" + model, "--prompts",
+                      dir.file("p.txt"), "-n", "16", "--runs", "3", "--temp", "0", "-t", "1", "--out", dir.file("r")});
+  ASSERT_EQ(o.code, 0) << o.err << o.out;
+  EXPECT_NE(o.out.find("local:stories260K.gguf"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("local-naive:stories260K.gguf"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("drift local:stories260K.gguf: first 1 p50"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("drift local-naive:stories260K.gguf: first 1 p50"), std::string::npos) << o.out;
+  const nlohmann::json j = nlohmann::json::parse(read_file(dir.file("r") + ".json"));
+  ASSERT_EQ(j["results"].size(), 2u);
+  EXPECT_FALSE(j["results"][0]["results"][0]["metadata"]["naive"].get<bool>());
+  EXPECT_TRUE(j["results"][1]["results"][0]["metadata"]["naive"].get<bool>());
+  EXPECT_EQ(j["results"][0]["results"][0]["completion"], j["results"][1]["results"][0]["completion"]);
+  EXPECT_EQ(j["results"][1]["drift"]["first_third"]["n"], 1);
+}
+
 TEST(BenchBackendsCli, BadSpecIsOneLineAndNonZero) {
   const RunResult o = bench_backends({"--backend", "nokind"});
   EXPECT_NE(o.code, 0);
