@@ -70,6 +70,16 @@ TEST(CompleteCli, NaiveStreamAndJsonAgree) {
   EXPECT_EQ(streamed.out, cached.out);
 }
 
+TEST(CompleteCli, DashReadsThePromptFromStdin) {
+  const RunResult arg = complete(local_spec(), "Once upon a time", {"-n", "12"});
+  const RunResult in = run_g2c_with({"complete", "--backend", local_spec(), "--temp", "0", "-t", "1", "-n", "12", "-"},
+                                    "Once upon a time");
+  ASSERT_EQ(arg.code, 0) << arg.err;
+  ASSERT_EQ(in.code, 0) << in.err;
+  EXPECT_EQ(in.out, arg.out);
+  EXPECT_EQ(token_counts(in.err), token_counts(arg.err));
+}
+
 TEST(CompleteCli, BadSpecIsOneLineAndNonZero) {
   for (const char* spec : {"nokind", "local:", "ollama:m@", "auto:x", "carrier-pigeon:m"}) {
     const RunResult o = complete(spec, "hi");
