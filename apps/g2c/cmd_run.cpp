@@ -2,6 +2,8 @@
 // streamed as it is produced; load time, prompt and generation speed go to stderr.
 #include <fmt/core.h>
 
+#include <nlohmann/json.hpp>
+
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -9,10 +11,13 @@
 
 #include "commands.hpp"
 #include "g2c/core/error.hpp"
+#include "g2c/core/mmap.hpp"
 #include "g2c/core/timer.hpp"
 #include "g2c/engine/generate.hpp"
 #include "g2c/engine/open_model.hpp"
 #include "g2c/model/model.hpp"
+#include "g2c/sampling/grammar.hpp"
+#include "g2c/sampling/json_schema.hpp"
 #include "g2c/sampling/sampler.hpp"
 #include "g2c/tokenizer/tokenizer.hpp"
 
@@ -32,7 +37,36 @@ struct RunOptions {
   bool truncate_prompt = false;
   std::vector<std::string> stop;
   sampling::SamplerParams sp;
+  std::string grammar_file;  // GBNF
+  std::string schema_file;   // JSON Schema
+  std::string format;        // "json": any JSON object
 };
+
+// The grammar asked for by --grammar-file / --json-schema / --format (at most one), or null.
+std::shared_ptr<const sampling::Grammar> run_grammar(const RunOptions& o) {
+  const int n = !o.grammar_file.empty() + !o.schema_file.empty() + !o.format.empty();
+  if (n > 1) throw InvalidArgument("--grammar-file, --json-schema and --format: give one of them");
+  if (!o.format.empty() && o.format != "json") {
+    throw InvalidArgument("--format: expected \"json\", got \"" + o.format + "\"");
+  }
+  try {
+    if (!o.grammar_file.empty()) return sampling::Grammar::parse(read_file(o.grammar_file));
+    if (!o.schema_file.empty()) {
+      nlohmann::json schema;
+      try {
+        schema = nlohmann::json::parse(read_file(o.schema_file));
+      } catch (const nlohmann::json::parse_error& e) {
+        throw InvalidArgument(std::string("not JSON: ") + e.what());
+      }
+      return sampling::Grammar::parse(sampling::json_schema_to_gbnf(schema));
+    }
+    if (!o.format.empty()) return sampling::Grammar::parse(sampling::json_object_gbnf());
+  } catch (const Error& e) {
+    rethrow_with_context(o.grammar_file.empty() ? (o.schema_file.empty() ? "--format json" : o.schema_file)
+                                                : o.grammar_file);
+  }
+  return nullptr;
+}
 
 void run_run(const RunOptions& o) {
   const Timer load_timer;
@@ -57,6 +91,7 @@ void run_run(const RunOptions& o) {
   gp.ignore_eos = o.ignore_eos;
   gp.truncate_prompt = o.truncate_prompt;
   gp.naive = o.no_kv_cache;
+  gp.grammar = run_grammar(o);
 
   bool ends_with_newline = true;
   const engine::GenerateResult r = engine::generate(ctx, tok, prompt, gp, [&](const engine::TokenEvent& e) {
@@ -81,10 +116,13 @@ void run_run(const RunOptions& o) {
                            static_cast<double>(s.prefill_ns) / 1e6, s.prompt_tokens_per_second())
                    .c_str());
   std::fprintf(stderr, "%s",
-               fmt::format("generation: {} tokens in {:.2f} ms ({:.1f} tok/s); stop: {}{}\n", s.n_generated,
+               fmt::format("generation: {} tokens in {:.2f} ms ({:.1f} tok/s); stop: {}{}{}\n", s.n_generated,
                            static_cast<double>(s.decode_ns) / 1e6, s.generation_tokens_per_second(),
                            engine::stop_reason_name(r.stop_reason),
-                           gp.sampling.greedy() ? ", greedy" : fmt::format(", seed {}", r.seed))
+                           gp.sampling.greedy() ? ", greedy" : fmt::format(", seed {}", r.seed),
+                           !gp.grammar          ? ""
+                           : r.grammar_complete ? "; grammar complete"
+                                                : "; grammar incomplete")
                    .c_str());
 }
 
@@ -120,6 +158,9 @@ void register_run(CLI::App& app) {
   cmd->add_flag("--ignore-eos", o->ignore_eos, "Keep generating past end-of-generation tokens");
   cmd->add_flag("--truncate-prompt", o->truncate_prompt,
                 "Drop the oldest prompt tokens (BOS kept) when the prompt does not fit the context");
+  cmd->add_option("--grammar-file", o->grammar_file, "Constrain the output to a GBNF grammar (llama.cpp's syntax)");
+  cmd->add_option("--json-schema", o->schema_file, "Constrain the output to JSON valid under this JSON Schema file");
+  cmd->add_option("--format", o->format, "json: constrain the output to a JSON object");
   cmd->add_flag("--no-kv-cache", o->no_kv_cache, "Recompute the whole sequence every step (O(T^2), for comparison)");
   cmd->callback([o] { run_run(*o); });
 }

@@ -146,6 +146,19 @@ TEST(GrammarMatcher, SplitCharactersAcrossCalls) {
   EXPECT_FALSE(m3.accept("a"));  // a lead byte wants a continuation
   EXPECT_TRUE(m3.accept("\x92"));
   EXPECT_TRUE(m3.complete());
+  // Overlong forms ("{" as C1 BB or E0 81 BB), surrogates and code points past U+10FFFF are not UTF-8.
+  for (const char* bad : {"\xC1\xBB", "\xE0\x81\xBB", "\xED\xA0\x80", "\xF4\x90\x80\x80", "\xF5"}) {
+    GrammarMatcher m4(any);
+    EXPECT_FALSE(m4.accept(bad)) << bad;
+  }
+  // A lead byte that could only start an overlong "{" is refused at once.
+  const auto brace = Grammar::parse("root ::= \"{\"\n");
+  for (const char* lead : {"\xC1", "\xE0", "\xF0"}) {
+    GrammarMatcher mb(brace);
+    EXPECT_FALSE(mb.accept(lead)) << lead;
+  }
+  GrammarMatcher m5(any);
+  EXPECT_TRUE(m5.accept("\xF4\x8F\xBF\xBF\xED\x9F\xBF\xE0\xA0\x80"));
 }
 
 TEST(GrammarMatcher, FailedAcceptLeavesTheStateAlone) {

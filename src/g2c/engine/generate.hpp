@@ -21,12 +21,14 @@
 // " Once upon". After any real prompt the space is text and kept.
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "g2c/model/model.hpp"
+#include "g2c/sampling/grammar.hpp"
 #include "g2c/sampling/sampler.hpp"
 #include "g2c/tokenizer/tokenizer.hpp"
 
@@ -70,6 +72,14 @@ struct GenerateParams {
   // SIMD kernel tables the last prompt row then comes from the batched vocabulary projection, so the
   // first sampled token's logits may round apart from a run without it (on ref they are identical).
   bool prompt_logprobs = false;
+  // Constrained decoding (sampling/grammar.hpp): when set, every generated token continues a string of
+  // this grammar's language. The sampled token is checked first; only when the grammar rejects it is the
+  // whole vocabulary masked and the token drawn again. An end-of-generation token is allowed only where
+  // the grammar accepts, control tokens never; a grammar that is complete and allows nothing more ends
+  // the generation (StopReason::kEog). InvalidArgument at submit()/generate() when the vocabulary cannot
+  // produce a character the grammar needs. Stop strings, max_tokens and a full context still end a
+  // generation early: GenerateResult::grammar_complete then says whether the text is a whole sentence.
+  std::shared_ptr<const sampling::Grammar> grammar;
 };
 
 // One generated token, delivered right after it is sampled.
@@ -114,6 +124,9 @@ struct GenerateResult {
   // [n_prompt][top_logprobs] when prompt_logprobs and top_logprobs > 0: the alternatives at each prompt
   // position, [0] empty.
   std::vector<std::vector<sampling::TokenLogprob>> prompt_top_logprobs;
+  // With GenerateParams::grammar: whether the text is a whole string of the grammar's language (false when
+  // max_tokens, a stop string, a cancel or a full context cut it short). Without a grammar: false.
+  bool grammar_complete = false;
 };
 
 // Runs one generation on sequence params.seq of `ctx`. Throws InvalidArgument for an empty prompt or

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <mutex>
 #include <string>
 #include <utility>
 
@@ -30,6 +31,42 @@ std::span<const std::int32_t> fit_prompt(const char* who, const tokenizer::Token
   log_warn("{}: prompt of {} tokens does not fit a context of {}: dropped the {} oldest{}", who, prompt.size(), n_ctx,
            prompt.size() - kept.size(), keep_bos ? " (BOS kept)" : "");
   return kept;
+}
+
+std::shared_ptr<const sampling::GrammarVocab> grammar_vocab(const tokenizer::Tokenizer& tok) {
+  const auto n = static_cast<std::size_t>(tok.n_vocab());
+  std::vector<std::string> bytes(n);
+  std::vector<sampling::TokenRole> roles(n, sampling::TokenRole::kText);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto id = static_cast<std::int32_t>(i);
+    const tokenizer::TokenType t = tok.token_type(id);
+    if (tok.is_eog(id)) {
+      roles[i] = sampling::TokenRole::kEog;
+    } else if (t == tokenizer::TokenType::CONTROL || t == tokenizer::TokenType::UNKNOWN ||
+               t == tokenizer::TokenType::UNUSED || t == tokenizer::TokenType::USER_DEFINED) {
+      roles[i] = sampling::TokenRole::kNever;
+    } else {
+      bytes[i] = tok.piece(id);
+    }
+  }
+  // A few vocabularies at most live in a process; an entry is reused only for the same bytes and roles
+  // (a tokenizer freed and another allocated at its address must not see stale data).
+  static std::mutex mu;
+  static std::vector<std::shared_ptr<const sampling::GrammarVocab>> cache;
+  const std::lock_guard<std::mutex> lock(mu);
+  for (const auto& v : cache) {
+    if (v->n_vocab() != n) continue;
+    bool same = true;
+    for (std::size_t i = 0; i < n && same; ++i) {
+      const auto id = static_cast<std::int32_t>(i);
+      same = v->role(id) == roles[i] && (roles[i] != sampling::TokenRole::kText || v->bytes(id) == bytes[i]);
+    }
+    if (same) return v;
+  }
+  auto v = std::make_shared<const sampling::GrammarVocab>(std::move(bytes), std::move(roles));
+  if (cache.size() >= 4) cache.erase(cache.begin());
+  cache.push_back(v);
+  return v;
 }
 
 namespace {
@@ -61,6 +98,48 @@ SequenceState::SequenceState(const tokenizer::Tokenizer& tok, std::span<const st
   for (std::int32_t t : prompt) sampler_.accept(t);
   pos_ = n_prompt;
   strip_space_ = n_prompt == 1 && prompt[0] == tok.bos_id() && tok.add_space_prefix();
+  if (params_.grammar) {
+    auto vocab = grammar_vocab(tok);
+    vocab->check_coverage(*params_.grammar);
+    grammar_ = std::make_unique<sampling::TokenGrammar>(params_.grammar, std::move(vocab));
+  }
+}
+
+std::int32_t SequenceState::grammar_pick(std::span<const float> logits, bool& stuck) {
+  stuck = false;
+  // The first piece after a BOS-alone prompt loses its leading space (strip_space_): the grammar sees
+  // the text as delivered, so that one step checks each token's stripped bytes.
+  auto text_of = [&](std::int32_t id) -> std::string_view {
+    std::string_view b = tok_.piece(id);
+    if (strip_space_ && !b.empty() && b[0] == ' ') b.remove_prefix(1);
+    return b;
+  };
+  const bool first_stripped = strip_space_;
+  auto allows = [&](std::int32_t id) {
+    return first_stripped ? grammar_->allows_text(id, text_of(id)) : grammar_->allows(id);
+  };
+  std::int32_t id = sampler_.sample(logits);
+  if (allows(id)) return id;
+  masked_.assign(logits.begin(), logits.end());
+  std::size_t n_allowed = 0;
+  if (!first_stripped) {
+    n_allowed = grammar_->mask(masked_);
+  } else {
+    for (std::size_t i = 0; i < masked_.size(); ++i) {
+      if (grammar_->allows_text(static_cast<std::int32_t>(i), text_of(static_cast<std::int32_t>(i)))) {
+        ++n_allowed;
+      } else {
+        masked_[i] = -std::numeric_limits<float>::infinity();
+      }
+    }
+  }
+  if (n_allowed == 0) {
+    stuck = true;
+    return -1;
+  }
+  id = sampler_.sample(masked_);
+  G2C_CHECK(allows(id));
+  return id;
 }
 
 void SequenceState::score_prompt(std::int32_t i, std::span<const float> logits) {
@@ -75,12 +154,32 @@ bool SequenceState::step(std::span<const float> logits, const OnToken& on_token,
     res_.stop_reason = StopReason::kMaxTokens;
     return false;
   }
-  const std::int32_t id = sampler_.sample(logits);
+  std::int32_t id;
+  if (grammar_) {
+    if (!grammar_->can_continue()) {  // complete, and nothing may follow
+      res_.stop_reason = StopReason::kEog;
+      return false;
+    }
+    bool stuck = false;
+    id = grammar_pick(logits, stuck);
+    if (stuck) {  // no token continues the grammar here (the coverage check cannot see every case)
+      log_warn("grammar: no token of the vocabulary can continue the text here (expected {})", grammar_->expected());
+      res_.stop_reason = StopReason::kEog;
+      return false;
+    }
+  } else {
+    id = sampler_.sample(logits);
+  }
   if (!params_.ignore_eos && tok_.is_eog(id)) {
     res_.stop_reason = StopReason::kEog;
     return false;
   }
   sampler_.accept(id);
+  if (grammar_) {
+    std::string_view b = tok_.piece(id);
+    if (strip_space_ && !b.empty() && b[0] == ' ') b.remove_prefix(1);
+    grammar_->accept_text(id, b);
+  }
   res_.tokens.push_back(id);
   ++res_.stats.n_generated;
   TokenEvent ev;
@@ -134,6 +233,8 @@ void SequenceState::cancel() {
 }
 
 GenerateResult SequenceState::finish(const OnToken& on_token) {
+  res_.grammar_complete = grammar_ && grammar_->complete() && res_.stop_reason != StopReason::kStopString &&
+                          res_.stop_reason != StopReason::kCanceled;
   if (deliver_tail_) {
     // Bytes of an unfinished character, then whatever a possible stop-string start was holding.
     std::string tail = stops_.push(detok_.flush());

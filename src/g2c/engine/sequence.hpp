@@ -11,6 +11,7 @@
 //   while (s.step(ctx.logits(0), on_token, ctx.n_ctx())) ctx.decode({{s.next_token(), seq, s.next_pos(), true}});
 //   GenerateResult r = s.finish(on_token);
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -27,6 +28,11 @@ namespace g2c::engine {
 std::span<const std::int32_t> fit_prompt(const char* who, const tokenizer::Tokenizer& tok,
                                          std::span<const std::int32_t> prompt, const GenerateParams& params,
                                          std::int32_t n_ctx, std::vector<std::int32_t>& kept);
+
+// The grammar view of a tokenizer's vocabulary (each token's bytes as the text shows them, which tokens
+// end a generation, which are control tokens), built once per tokenizer and shared: later calls with the
+// same vocabulary return the same object. Thread-safe.
+std::shared_ptr<const sampling::GrammarVocab> grammar_vocab(const tokenizer::Tokenizer& tok);
 
 class SequenceState {
  public:
@@ -75,6 +81,9 @@ class SequenceState {
   std::int32_t next_pos_ = -1;
   bool strip_space_ = false;  // drop the leading space of the first piece (BOS-alone prompt, SPM)
   bool deliver_tail_ = true;  // release held-back text at the end (not after a stop or a cancel)
+  std::unique_ptr<sampling::TokenGrammar> grammar_;  // GenerateParams::grammar over this vocabulary
+  std::vector<float> masked_;                        // [n_vocab] logits with the grammar's mask applied
+  std::int32_t grammar_pick(std::span<const float> logits, bool& stuck);
 };
 
 }  // namespace g2c::engine

@@ -66,6 +66,12 @@ struct GenerateOptions {
   // Ask for per-token log-probabilities in metadata["logprobs"] (RouterBackend's confidence rule).
   // Backends that cannot report them ignore the flag.
   bool logprobs = false;
+  // Constrained decoding (engine/generate.hpp, sampling/grammar.hpp): the completion follows a GBNF
+  // grammar, or JSON valid under a JSON Schema (null: none; {} is any JSON value). At most one of the two.
+  // In-process backends only; metadata["grammar_complete"] says whether the text is whole (false when
+  // max_new_tokens cut it: done_reason "length").
+  std::string grammar;
+  nlohmann::json json_schema;
 
   nlohmann::json to_json() const;  // for benchmark metadata
 };

@@ -10,6 +10,8 @@
 #include "g2c/engine/generate.hpp"
 #include "g2c/gguf/types.hpp"
 #include "g2c/kernels/kernels.hpp"
+#include "g2c/sampling/grammar.hpp"
+#include "g2c/sampling/json_schema.hpp"
 #include "g2c/sampling/sampler.hpp"
 
 namespace g2c::inference {
@@ -123,6 +125,12 @@ InferenceResult LocalTransformerBackend::run(const std::string& prompt, const Ge
   gp.logprobs = opts.logprobs;
   gp.naive = naive_;  // generate() sets the context's mode for the call from this, whatever it was built with
   gp.ignore_eos = eos_id_ && *eos_id_ == -1;
+  if (!opts.grammar.empty() && !opts.json_schema.is_null()) {
+    throw InvalidArgument("backend '" + name_ + "': GenerateOptions grammar and json_schema: give one of them");
+  }
+  if (!opts.grammar.empty()) gp.grammar = sampling::Grammar::parse(opts.grammar);
+  if (!opts.json_schema.is_null())
+    gp.grammar = sampling::Grammar::parse(sampling::json_schema_to_gbnf(opts.json_schema));
   // An end id outside the tokenizer's end-of-generation set is caught in the callback below.
   const std::int32_t extra_eos = eos_id_ && *eos_id_ >= 0 && !tok_->is_eog(*eos_id_) ? *eos_id_ : -1;
   const std::string extra_eos_text = extra_eos >= 0 ? tok_->decode(std::vector<std::int32_t>{extra_eos}) : "";
@@ -193,6 +201,7 @@ InferenceResult LocalTransformerBackend::run(const std::string& prompt, const Ge
   m["done_reason"] = done;
   if (!g.stop_string.empty()) m["stop_string"] = g.stop_string;
   if (opts.logprobs) m["logprobs"] = g.logprobs;
+  if (gp.grammar) m["grammar_complete"] = g.grammar_complete;
   if (on_chunk != nullptr) {
     m["canceled"] = canceled;
     if (ttft_ms) m["ttft_ms"] = *ttft_ms;

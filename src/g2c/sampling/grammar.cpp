@@ -592,7 +592,8 @@ void GrammarMatcher::filter_partial(const std::vector<std::uint32_t>& from, Part
                                     std::vector<std::uint32_t>& to) const {
   to.clear();
   const unsigned shift = 6u * static_cast<unsigned>(p.n_remain);
-  const std::uint32_t lo = p.value << shift, hi = lo | ((1u << shift) - 1u);
+  const std::uint32_t lo = std::max(p.value << shift, p.min_cp);
+  const std::uint32_t hi = std::min((p.value << shift) | ((1u << shift) - 1u), 0x10FFFFu);
   const auto& elems = g_->elems();
   const auto& sets = g_->sets();
   for (std::uint32_t id : from) {
@@ -609,21 +610,26 @@ bool GrammarMatcher::step_byte(const GrammarState& from, std::uint8_t b, Grammar
       step_cp(from.stacks, b, to.stacks);
       return !to.stacks.empty();
     }
-    if ((b >> 5) == 0x6) {
-      p = {b & 0x1Fu, 1};
-    } else if ((b >> 4) == 0xE) {
-      p = {b & 0x0Fu, 2};
-    } else if ((b >> 3) == 0x1E) {
-      p = {b & 0x07u, 3};
+    // Well-formed UTF-8 (Unicode 15, table 3-7): the lead byte fixes the length and the second byte's range.
+    if (b >= 0xC2 && b <= 0xDF) {
+      p = {b & 0x1Fu, 1, 0x80, 0xBF, 0x80};
+    } else if (b >= 0xE0 && b <= 0xEF) {
+      p = {b & 0x0Fu, 2, static_cast<std::uint8_t>(b == 0xE0 ? 0xA0 : 0x80),
+           static_cast<std::uint8_t>(b == 0xED ? 0x9F : 0xBF), 0x800};
+    } else if (b >= 0xF0 && b <= 0xF4) {
+      p = {b & 0x07u, 3, static_cast<std::uint8_t>(b == 0xF0 ? 0x90 : 0x80),
+           static_cast<std::uint8_t>(b == 0xF4 ? 0x8F : 0xBF), 0x10000};
     } else {
       to.stacks.clear();
-      return false;  // a continuation byte or 0xF8..0xFF where a character should start
+      return false;  // a continuation byte, an overlong lead (C0, C1) or F5..FF where a character should start
     }
   } else {
-    if ((b & 0xC0) != 0x80) {
+    if (b < p.next_lo || b > p.next_hi) {
       to.stacks.clear();
       return false;
     }
+    p.next_lo = 0x80;
+    p.next_hi = 0xBF;
     p.value = (p.value << 6) | (b & 0x3Fu);
     if (--p.n_remain == 0) {
       to.partial = {};
@@ -825,18 +831,27 @@ TokenGrammar::TokenGrammar(std::shared_ptr<const Grammar> grammar, std::shared_p
 
 bool TokenGrammar::allows(std::int32_t token) {
   if (token < 0 || static_cast<std::size_t>(token) >= vocab_->n_vocab()) return false;
+  return allows_text(token, vocab_->bytes(token));
+}
+
+bool TokenGrammar::allows_text(std::int32_t token, std::string_view text) {
+  if (token < 0 || static_cast<std::size_t>(token) >= vocab_->n_vocab()) return false;
   switch (vocab_->role(token)) {
     case TokenRole::kNever: return false;
     case TokenRole::kEog: return m_.complete();
     case TokenRole::kText: break;
   }
-  GrammarState probe = m_.state();
-  return m_.accept(vocab_->bytes(token)) ? (m_.set_state(probe), true) : false;
+  const GrammarState probe = m_.state();
+  if (!m_.accept(text)) return false;
+  m_.set_state(probe);
+  return true;
 }
 
-void TokenGrammar::accept(std::int32_t token) {
+void TokenGrammar::accept(std::int32_t token) { accept_text(token, vocab_->bytes(token)); }
+
+void TokenGrammar::accept_text(std::int32_t token, std::string_view text) {
   if (vocab_->role(token) != TokenRole::kText) return;
-  const bool ok = m_.accept(vocab_->bytes(token));
+  const bool ok = m_.accept(text);
   G2C_CHECK_MSG(ok, "TokenGrammar::accept: a token the grammar does not allow");
 }
 

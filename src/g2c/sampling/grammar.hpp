@@ -80,9 +80,13 @@ class Grammar {
 };
 
 // An unfinished UTF-8 character: its value so far and how many continuation bytes it still needs.
+// Only well-formed UTF-8 is accepted: no overlong forms, surrogates or code points past U+10FFFF
+// (next_lo/next_hi: the range the next continuation byte must fall in).
 struct PartialUtf8 {
   std::uint32_t value = 0;
   std::int32_t n_remain = 0;
+  std::uint8_t next_lo = 0x80, next_hi = 0xBF;
+  std::uint32_t min_cp = 0;  // the smallest code point of this length (no overlong forms)
 };
 
 // Where a matcher is: a sorted set of stack ids (0 = the empty stack: the input so far is a sentence)
@@ -177,6 +181,10 @@ class TokenGrammar {
   bool allows(std::int32_t token);
   // Advances past `token`, which allows() accepted.
   void accept(std::int32_t token);
+  // The same with the token's text given (a caller that shows a token differently, e.g. without the
+  // leading space of the first word): `text` instead of the vocabulary's bytes.
+  bool allows_text(std::int32_t token, std::string_view text);
+  void accept_text(std::int32_t token, std::string_view text);
   // Sets the logit of every token that may not come next to -inf; returns how many remain allowed.
   std::size_t mask(std::span<float> logits);
   bool complete() const { return m_.complete(); }
