@@ -186,18 +186,57 @@ TEST(RequestParse, ToolsAndFormatAreRefusedUntilSupported) {
             "llama3 does not support tools");
   EXPECT_EQ(param, "tools");
   EXPECT_EQ(parse_ollama_chat({{"model", "m"}, {"tools", json::array()}, {"format", ""}}).model, "m");
-  EXPECT_NE(error_of([] { parse_ollama_generate({{"model", "m"}, {"format", "json"}}); }, &param), "");
+  // Structured output: format "json" / a schema and response_format json_object / json_schema become a
+  // grammar; a schema g2c cannot convert is a 400 naming the field.
+  EXPECT_EQ(parse_ollama_chat({{"model", "m"}, {"format", ""}}).sampling.params.grammar, nullptr);
+  EXPECT_NE(parse_ollama_generate({{"model", "m"}, {"format", "json"}}).sampling.params.grammar, nullptr);
+  EXPECT_NE(parse_ollama_chat(
+                {{"model", "m"}, {"format", {{"type", "object"}, {"properties", {{"a", {{"type", "integer"}}}}}}}})
+                .sampling.params.grammar,
+            nullptr);
+  EXPECT_EQ(error_of(
+                [] {
+                  parse_ollama_generate({{"model", "m"}, {"format", {{"type", "string"}, {"pattern", "x"}}}});
+                },
+                &param),
+            "invalid format: json schema: unsupported keyword(s): pattern (at #)");
   EXPECT_EQ(param, "format");
   EXPECT_NE(error_of([] {
               parse_ollama_generate({{"model", "m"}, {"format", 3}});
             }).find("invalid format"),
             std::string::npos);
-  EXPECT_NE(error_of([] {
+  EXPECT_EQ(error_of(
+                [] {
+                  parse_openai_chat({{"model", "m"},
+                                     {"messages", {{{"role", "user"}, {"content", "x"}}}},
+                                     {"response_format", {{"type", "json_schema"}}}});
+                },
+                &param),
+            "invalid request: response_format.json_schema is required");
+  EXPECT_EQ(param, "response_format.json_schema");
+  const json msgs = {{{"role", "user"}, {"content", "x"}}};
+  EXPECT_NE(parse_openai_chat({{"model", "m"}, {"messages", msgs}, {"response_format", {{"type", "json_object"}}}})
+                .sampling.params.grammar,
+            nullptr);
+  EXPECT_NE(parse_openai_chat(
+                {{"model", "m"},
+                 {"messages", msgs},
+                 {"response_format",
+                  {{"type", "json_schema"}, {"json_schema", {{"name", "n"}, {"schema", {{"type", "boolean"}}}}}}}})
+                .sampling.params.grammar,
+            nullptr);
+  // llama-server's leniency: the schema at response_format.schema.
+  EXPECT_NE(parse_openai_completion({{"model", "m"},
+                                     {"prompt", "x"},
+                                     {"response_format", {{"type", "json_object"}, {"schema", {{"type", "null"}}}}}})
+                .sampling.params.grammar,
+            nullptr);
+  EXPECT_EQ(error_of([] {
               parse_openai_chat({{"model", "m"},
                                  {"messages", {{{"role", "user"}, {"content", "x"}}}},
-                                 {"response_format", {{"type", "json_schema"}}}});
+                                 {"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "n"}}}}}});
             }),
-            "");
+            "invalid request: response_format.json_schema.schema is required");
   EXPECT_EQ(parse_openai_chat({{"model", "m"},
                                {"messages", {{{"role", "user"}, {"content", "x"}}}},
                                {"response_format", {{"type", "text"}}}})

@@ -393,20 +393,73 @@ TEST_F(ServerApi, CorsPreflight) {
   EXPECT_EQ(evil.headers.find("Access-Control-Allow-Origin"), evil.headers.end());
 }
 
-TEST_F(ServerApi, ToolsAndFormatAreRefusedNotIgnored) {
+TEST_F(ServerApi, ToolsAreRefusedNotIgnored) {
   test::HttpReply r =
       srv_->post("/api/chat", {{"model", "stories260K"},
                                {"messages", json::array({{{"role", "user"}, {"content", "x"}}})},
                                {"tools", json::array({{{"type", "function"}, {"function", {{"name", "f"}}}}})}});
   EXPECT_EQ(r.status, 400);
   EXPECT_EQ(r.json()["error"], "stories260K does not support tools");
-  r = srv_->post("/api/generate", {{"model", "stories260K"}, {"prompt", "x"}, {"format", "json"}});
+}
+
+// Structured outputs: Ollama's format and OpenAI's response_format constrain the answer, which parses.
+TEST_F(ServerApi, FormatAndResponseFormatConstrainTheAnswer) {
+  test::HttpReply r = srv_->post("/api/generate", {{"model", "stories260K"},
+                                                   {"prompt", "Once upon a time"},
+                                                   {"format", "json"},
+                                                   {"stream", false},
+                                                   {"options", {{"seed", 3}, {"num_predict", 400}}}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  // Any JSON object: a string may run past num_predict ("length", cut as is); a finished answer parses.
+  const std::string text = r.json()["response"].get<std::string>();
+  EXPECT_EQ(text.substr(0, 1), "{");
+  if (r.json()["done_reason"] == "stop") {
+    EXPECT_TRUE(json::parse(text).is_object()) << text;
+  } else {
+    EXPECT_EQ(r.json()["done_reason"], "length");
+  }
+  json doc;
+
+  const json schema = {
+      {"type", "object"},
+      {"properties", {{"name", {{"type", "string"}, {"maxLength", 10}}}, {"n", {{"type", "integer"}}}}},
+      {"required", {"name", "n"}},
+      {"additionalProperties", false}};
+  r = srv_->post("/api/chat", {{"model", "stories260K"},
+                               {"messages", json::array({{{"role", "user"}, {"content", "Tell me"}}})},
+                               {"format", schema},
+                               {"stream", false},
+                               {"options", {{"seed", 4}, {"num_predict", 400}}}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  doc = json::parse(r.json()["message"]["content"].get<std::string>());
+  EXPECT_TRUE(doc["name"].is_string());
+  EXPECT_TRUE(doc["n"].is_number_integer());
+  EXPECT_EQ(doc.size(), 2u);
+
+  r = srv_->post(
+      "/v1/chat/completions",
+      {{"model", "stories260K"},
+       {"messages", json::array({{{"role", "user"}, {"content", "x"}}})},
+       {"seed", 5},
+       {"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "t"}, {"schema", schema}}}}}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  doc = json::parse(r.json()["choices"][0]["message"]["content"].get<std::string>());
+  EXPECT_TRUE(doc["name"].is_string());
+  EXPECT_EQ(r.json()["choices"][0]["finish_reason"], "stop");
+
+  r = srv_->post("/v1/completions", {{"model", "stories260K"},
+                                     {"prompt", "Once"},
+                                     {"seed", 6},
+                                     {"max_tokens", 3},
+                                     {"response_format", {{"type", "json_object"}}}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["choices"][0]["finish_reason"], "length");  // cut before the object closed
+  EXPECT_EQ(r.json()["choices"][0]["text"].get<std::string>().substr(0, 1), "{");
+
+  r = srv_->post("/api/generate",
+                 {{"model", "stories260K"}, {"prompt", "x"}, {"format", {{"type", "string"}, {"format", "date"}}}});
   EXPECT_EQ(r.status, 400);
-  r = srv_->post("/v1/chat/completions", {{"model", "stories260K"},
-                                          {"messages", json::array({{{"role", "user"}, {"content", "x"}}})},
-                                          {"response_format", {{"type", "json_object"}}}});
-  EXPECT_EQ(r.status, 400);
-  EXPECT_EQ(r.json()["error"]["param"], "response_format");
+  EXPECT_EQ(r.json()["error"], "invalid format: json schema: unsupported keyword(s): format (at #)");
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "g2c/sampling/grammar.hpp"
+#include "g2c/sampling/json_schema.hpp"
 #include "g2c/server/api_error.hpp"
 
 namespace g2c::server {
@@ -147,18 +149,32 @@ void read_ollama_logprobs(const Json& body, Sampling& s) {
   }
 }
 
-void refuse_ollama_extras(const Json& body, const std::string& model) {
-  if (const Json* f = member(body, "format")) {
-    if (!(f->is_string() && f->get<std::string>().empty())) {
-      if (!f->is_object() && !(f->is_string() && f->get<std::string>() == "json"))
-        throw bad_request(fmt::format("invalid format: {}; expected \"json\" or a valid JSON Schema object", f->dump()),
-                          "format");
-      throw bad_request(
-          "format is not supported by this server yet (no constrained decoding): refusing rather than answering "
-          "unconstrained",
-          "format");
-    }
+// A grammar for structured output: the JSON Schema `schema`, or any JSON object when it is null. A schema
+// g2c cannot convert is a 400 naming `field`.
+std::shared_ptr<const sampling::Grammar> json_grammar(const Json* schema, const std::string& field) {
+  try {
+    return sampling::Grammar::parse(schema == nullptr ? sampling::json_object_gbnf()
+                                                      : sampling::json_schema_to_gbnf(*schema));
+  } catch (const InvalidArgument& e) {
+    throw bad_request(fmt::format("invalid {}: {}", field, e.what()), field);
   }
+}
+
+// Ollama's format: "json" (any JSON object) or a JSON Schema object; "" or null: none.
+void read_ollama_format(const Json& body, Sampling& s) {
+  const Json* f = member(body, "format");
+  if (f == nullptr || (f->is_string() && f->get<std::string>().empty())) return;
+  if (f->is_string() && f->get<std::string>() == "json") {
+    s.params.grammar = json_grammar(nullptr, "format");
+  } else if (f->is_object()) {
+    s.params.grammar = json_grammar(f, "format");
+  } else {
+    throw bad_request(fmt::format("invalid format: {}; expected \"json\" or a valid JSON Schema object", f->dump()),
+                      "format");
+  }
+}
+
+void refuse_ollama_extras(const Json& body, const std::string& model) {
   if (const Json* t = member(body, "tools")) {
     if (!t->is_array()) throw wrong_type("tools", "an array", *t);
     if (!t->empty()) throw bad_request(fmt::format("{} does not support tools", model), "tools");
@@ -285,10 +301,23 @@ void read_openai_common(const Json& body, Sampling& s) {
             fmt::format("invalid request: response_format.type \"{}\" is not one of text, json_object, json_schema",
                         type),
             "response_format");
-      throw bad_request(fmt::format("response_format {} is not supported by this server yet (no constrained decoding): "
-                                    "refusing rather than answering unconstrained",
-                                    type),
-                        "response_format");
+      // json_object: any JSON object, or (llama-server's leniency) the schema at response_format.schema;
+      // json_schema: OpenAI's {"json_schema": {"name", "schema", "strict"}}, or a schema at
+      // response_format.schema.
+      const Json* schema = member(*rf, "schema");
+      if (type == "json_schema") {
+        if (const Json* js = member(*rf, "json_schema")) {
+          if (!js->is_object()) throw wrong_type("response_format.json_schema", "an object", *js);
+          schema = member(*js, "schema");
+          if (schema == nullptr) {
+            throw bad_request("invalid request: response_format.json_schema.schema is required",
+                              "response_format.json_schema.schema");
+          }
+        } else if (schema == nullptr) {
+          throw bad_request("invalid request: response_format.json_schema is required", "response_format.json_schema");
+        }
+      }
+      s.params.grammar = json_grammar(schema, "response_format");
     }
   }
 }
@@ -429,6 +458,7 @@ OllamaGenerateRequest parse_ollama_generate(const Json& body) {
     throw bad_request(fmt::format("{} does not support insert", r.model), "suffix");
   refuse_ollama_extras(body, r.model);
   r.sampling = parse_ollama_options(body);
+  read_ollama_format(body, r.sampling);
   read_ollama_logprobs(body, r.sampling);
   r.keep_alive = parse_keep_alive(body);
   return r;
@@ -442,6 +472,7 @@ OllamaChatRequest parse_ollama_chat(const Json& body) {
   r.truncate = get_bool(body, "truncate").value_or(false);
   refuse_ollama_extras(body, r.model);
   r.sampling = parse_ollama_options(body);
+  read_ollama_format(body, r.sampling);
   read_ollama_logprobs(body, r.sampling);
   r.keep_alive = parse_keep_alive(body);
   return r;
