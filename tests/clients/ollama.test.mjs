@@ -290,4 +290,36 @@ describe('ollama-js', { timeout: TEST_TIMEOUT }, () => {
     stream.abort();
     await waitForIdle(MODEL_TAG, 2000);
   });
+
+  test('structured outputs: format with a JSON Schema (generate and chat) and format "json"', async () => {
+    const schema = {
+  type: 'object',
+  properties: { name: { type: 'string', maxLength: 10 }, legs: { type: 'integer' }, pet: { type: 'boolean' } },
+  required: ['name', 'legs', 'pet'],
+  additionalProperties: false,
+};
+    const g = await ollama.generate({
+      model: MODEL, prompt: PROMPT, format: schema, stream: false, options: { seed: 11, num_predict: 300 },
+    });
+    assert.equal(g.done_reason, 'stop');
+    const doc = JSON.parse(g.response);
+    assert.deepEqual(Object.keys(doc).sort(), ['legs', 'name', 'pet']);
+    assert.equal(typeof doc.name, 'string');
+    assert.ok(Number.isInteger(doc.legs));
+    assert.equal(typeof doc.pet, 'boolean');
+    const c = await ollama.chat({
+      model: MODEL, messages: [{ role: 'user', content: 'Describe a cat' }], format: schema, stream: false,
+      options: { seed: 12, num_predict: 300 },
+    });
+    assert.ok(Number.isInteger(JSON.parse(c.message.content).legs));
+    const j = await ollama.generate({ model: MODEL, prompt: PROMPT, format: 'json', options: { seed: 13, num_predict: 8 } });
+    assert.equal(j.response[0], '{');
+    assert.equal(j.done_reason, 'length');  // cut before the object closed, returned as is
+  });
+
+  test('structured outputs: an unsupported schema keyword is a ResponseError 400 naming it', async () => {
+    await rejectsWith(
+      () => ollama.generate({ model: MODEL, prompt: PROMPT, format: { type: 'string', pattern: '^a' } }), 400,
+      /unsupported keyword\(s\): pattern/);
+  });
 });

@@ -233,4 +233,33 @@ describe('openai-node', { timeout: TEST_TIMEOUT }, () => {
     assert.ok((after.g2c_requests_canceled_total?.[MODEL_TAG] ?? 0) > canceled0,
       'g2c_requests_canceled_total grew: the server canceled the generation');
   });
+
+  test('structured outputs: response_format json_schema and json_object', async () => {
+    const schema = {
+  type: 'object',
+  properties: { name: { type: 'string', maxLength: 10 }, legs: { type: 'integer' }, pet: { type: 'boolean' } },
+  required: ['name', 'legs', 'pet'],
+  additionalProperties: false,
+};
+    const r = await client.chat.completions.create({
+      model: MODEL, messages: [{ role: 'user', content: 'Describe a cat' }], seed: 21, max_tokens: 300,
+      response_format: { type: 'json_schema', json_schema: { name: 'animal', schema, strict: true } },
+    });
+    assert.equal(r.choices[0].finish_reason, 'stop');
+    const doc = JSON.parse(r.choices[0].message.content);
+    assert.deepEqual(Object.keys(doc).sort(), ['legs', 'name', 'pet']);
+    assert.ok(Number.isInteger(doc.legs));
+    const o = await client.chat.completions.create({
+      model: MODEL, messages: [{ role: 'user', content: 'x' }], seed: 22, max_tokens: 6,
+      response_format: { type: 'json_object' },
+    });
+    assert.equal(o.choices[0].message.content[0], '{');
+    assert.equal(o.choices[0].finish_reason, 'length');
+    await assert.rejects(
+      () => client.chat.completions.create({
+        model: MODEL, messages: [{ role: 'user', content: 'x' }],
+        response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'number', minimum: 0 } } },
+      }),
+      (e) => e instanceof OpenAI.BadRequestError && e.status === 400 && /unsupported keyword\(s\): minimum/.test(e.message));
+  });
 });
