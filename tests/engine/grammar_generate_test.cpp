@@ -17,6 +17,7 @@
 #include "g2c/core/error.hpp"
 #include "g2c/engine/generate.hpp"
 #include "g2c/engine/scheduler.hpp"
+#include "g2c/kernels/kernels.hpp"
 #include "g2c/model/model.hpp"
 #include "g2c/sampling/grammar.hpp"
 #include "g2c/sampling/json_schema.hpp"
@@ -91,10 +92,20 @@ TEST_F(Constrained, SchedulerRunsGrammarsUnchanged) {
   Scheduler sched(*model_, *tok_, o);
   std::vector<RequestHandle> hs;
   for (const auto& p : ps) hs.push_back(sched.submit(ids, p, {}));
+  // Batched logits equal generate()'s bit for bit only on the ref kernels (architecture.md); elsewhere
+  // each constrained request must still follow its grammar.
+  const bool ref = std::string(kernels::kernels().isa_name) == "ref";
   for (std::size_t i = 0; i < hs.size(); ++i) {
     const GenerateResult r = hs[i].wait();
-    EXPECT_EQ(r.text, alone[i].text) << i;
-    EXPECT_EQ(r.grammar_complete, alone[i].grammar_complete) << i;
+    if (ref) {
+      EXPECT_EQ(r.text, alone[i].text) << i;
+      EXPECT_EQ(r.grammar_complete, alone[i].grammar_complete) << i;
+    }
+    if (ps[i].grammar) {
+      sampling::GrammarMatcher m(ps[i].grammar);
+      EXPECT_TRUE(m.accept(r.text)) << r.text;
+      EXPECT_EQ(m.complete(), r.grammar_complete);
+    }
   }
   EXPECT_EQ(alone[0].text.substr(0, 1), "{");
   EXPECT_NE(alone[1].text.substr(0, 1), "{");
