@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <thread>
 
+#include "g2c/inference/ollama.hpp"
+#include "g2c/inference/openai.hpp"
 #include "serve_fixture.hpp"
 
 namespace g2c {
@@ -505,6 +507,46 @@ TEST(ServerStop, StopEndsRunningAndQueuedStreams) {
     }
   }
   EXPECT_GE(ended_by_stop, 1);
+}
+
+}  // namespace
+}  // namespace g2c
+
+namespace g2c {
+namespace {
+
+// g2c's own HTTP backends carry constrained decoding to a server: the schema as Ollama's `format` or
+// OpenAI's response_format, a GBNF grammar as llama-server's `grammar` field (Ollama's API has none: refused).
+TEST(ServerBackends, StructuredOutputThroughTheHttpBackends) {
+  test::ServeFixture srv({.models = {"models/stories260K.gguf"}, .ctx = 512});
+  const std::string base = "http://127.0.0.1:" + std::to_string(srv.port());
+  inference::OpenAIBackend openai(base + "/v1", "stories260K");
+  inference::OllamaBackend ollama("stories260K", base);
+  inference::GenerateOptions o;
+  o.max_new_tokens = 300;
+  o.temperature = 1.0;
+  o.seed = 7;
+  o.json_schema = {
+      {"type", "object"}, {"properties", {{"name", {{"type", "string"}, {"maxLength", 12}}}}}, {"required", {"name"}}};
+  for (inference::Backend* b : {static_cast<inference::Backend*>(&openai), static_cast<inference::Backend*>(&ollama)}) {
+    const inference::InferenceResult r = b->complete("Once upon a time", o);
+    SCOPED_TRACE(b->info().name + ": " + r.completion);
+    json j;
+    ASSERT_NO_THROW(j = json::parse(r.completion));
+    EXPECT_TRUE(j["name"].is_string());
+  }
+  inference::GenerateOptions g;
+  g.max_new_tokens = 8;
+  g.temperature = 1.0;
+  g.grammar = R"(root ::= "yes" | "no")";
+  const std::string answer = openai.complete("Is the sky blue?", g).completion;
+  EXPECT_TRUE(answer == "yes" || answer == "no") << answer;
+  EXPECT_THROW(ollama.complete("Is the sky blue?", g), UnsupportedError);
+  // A bad grammar is a 400 naming the field, through the API.
+  const test::HttpReply bad =
+      srv.post("/v1/completions", {{"model", "stories260K"}, {"prompt", "x"}, {"grammar", "root ::= \"unterminated"}});
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.json()["error"]["param"], "grammar");
 }
 
 }  // namespace

@@ -68,8 +68,9 @@ struct GenerateOptions {
   bool logprobs = false;
   // Constrained decoding (engine/generate.hpp, sampling/grammar.hpp): the completion follows a GBNF
   // grammar, or JSON valid under a JSON Schema (null: none; {} is any JSON value). At most one of the two.
-  // In-process backends only; metadata["grammar_complete"] says whether the text is whole (false when
-  // max_new_tokens cut it: done_reason "length").
+  // In-process backends apply them and set metadata["grammar_complete"] (false when max_new_tokens cut the
+  // text: done_reason "length"); OllamaBackend sends the schema as `format` and refuses a grammar (its API
+  // has none); OpenAIBackend sends response_format, and a grammar as llama-server's `grammar` field.
   std::string grammar;
   nlohmann::json json_schema;
 

@@ -170,7 +170,20 @@ nlohmann::json OllamaBackend::generate_request(const std::string& prompt, const 
   nlohmann::json body = {
       {"model", model_id_}, {"prompt", prompt}, {"stream", stream}, {"options", ollama_options(opts)}};
   if (opts.logprobs) body["logprobs"] = true;
+  add_format(body, opts);
   return body;
+}
+
+// Ollama's `format`: a JSON Schema, or "json" for any JSON value ({}). It has no GBNF: a grammar is refused
+// rather than dropped, since an unconstrained answer would look like a constrained one.
+void OllamaBackend::add_format(nlohmann::json& body, const GenerateOptions& opts) const {
+  if (!opts.grammar.empty())
+    throw UnsupportedError(
+        fmt::format("OllamaBackend ({}): Ollama's API takes a JSON Schema (`format`), not a GBNF "
+                    "grammar; use GenerateOptions::json_schema, or an in-process or openai: backend",
+                    base_url_));
+  if (opts.json_schema.is_null()) return;
+  body["format"] = opts.json_schema.empty() ? nlohmann::json("json") : opts.json_schema;
 }
 
 InferenceResult OllamaBackend::complete(const std::string& prompt, const GenerateOptions& opts) {
@@ -242,6 +255,7 @@ ChatResult OllamaBackend::chat(const std::vector<ChatMessage>& messages, const s
   nlohmann::json body = {
       {"model", model_id_}, {"messages", msgs}, {"stream", false}, {"options", ollama_options(opts)}};
   if (!tools.empty()) body["tools"] = tools;
+  add_format(body, opts);
   nlohmann::json j = call.post(request("/api/chat", body), R"({"message": {...}, ...})");
   if (!j.contains("message") || !j["message"].is_object()) call.bad_reply();
   const nlohmann::json& m = j["message"];

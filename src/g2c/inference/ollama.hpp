@@ -70,6 +70,7 @@ class OllamaBackend : public Backend, private HttpProtocol {
   std::string version(double timeout_s = 5.0);
 
   // The request body complete()/stream() send (exposed for tests and for logging).
+  void add_format(nlohmann::json& body, const GenerateOptions& opts) const;
   nlohmann::json generate_request(const std::string& prompt, const GenerateOptions& opts, bool stream) const;
 
  private:

@@ -151,7 +151,21 @@ nlohmann::json OpenAIBackend::completion_request(const std::string& prompt, cons
   if (!opts.stop.empty()) body["stop"] = opts.stop;
   if (opts.logprobs) body["logprobs"] = 1;
   if (stream) body["stream_options"] = {{"include_usage", true}};
+  add_constraints(body, opts);
   return body;
+}
+
+// A JSON Schema as OpenAI's response_format ({} = any JSON: json_object); a GBNF grammar as llama-server's
+// body field `grammar` (g2c serve and llama-server read it; vLLM spells it guided_grammar).
+void OpenAIBackend::add_constraints(nlohmann::json& body, const GenerateOptions& opts) {
+  if (!opts.grammar.empty()) body["grammar"] = opts.grammar;
+  if (opts.json_schema.is_null()) return;
+  if (opts.json_schema.empty()) {
+    body["response_format"] = {{"type", "json_object"}};
+  } else {
+    body["response_format"] = {{"type", "json_schema"},
+                               {"json_schema", {{"name", "output"}, {"schema", opts.json_schema}}}};
+  }
 }
 
 InferenceResult OpenAIBackend::complete(const std::string& prompt, const GenerateOptions& opts) {
@@ -234,6 +248,7 @@ ChatResult OpenAIBackend::chat(const std::vector<ChatMessage>& messages, const s
   if (opts.seed) body["seed"] = *opts.seed;
   if (!opts.stop.empty()) body["stop"] = opts.stop;
   if (!tools.empty()) body["tools"] = tools;
+  add_constraints(body, opts);
   nlohmann::json j = call.post(request("/chat/completions", body), R"({"choices":[{"message":...}]})");
   if (!j.contains("choices") || !j["choices"].is_array() || j["choices"].empty() ||
       !j["choices"][0].contains("message") || !j["choices"][0]["message"].is_object()) {

@@ -52,6 +52,7 @@ class OpenAIBackend : public Backend, private HttpProtocol {
   // GET {base}/models: the ids the server lists; throws OpenAIError when nothing answers.
   std::vector<std::string> list_models(double timeout_s = 5.0);
 
+  static void add_constraints(nlohmann::json& body, const GenerateOptions& opts);
   nlohmann::json completion_request(const std::string& prompt, const GenerateOptions& opts, bool stream) const;
 
  private:

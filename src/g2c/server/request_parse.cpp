@@ -292,6 +292,19 @@ void read_openai_common(const Json& body, Sampling& s) {
   if (max) s.params.max_tokens = static_cast<std::int32_t>(*max);
   if (auto n = get_int(body, "n", 1, kInt32Max); n && *n != 1)
     throw bad_request("invalid request: only n = 1 is supported", "n");
+  // llama-server's body-level extensions: a GBNF `grammar`, or a `json_schema` object.
+  if (auto g = get_string(body, "grammar"); g && !g->empty()) {
+    try {
+      s.params.grammar = sampling::Grammar::parse(*g);
+    } catch (const InvalidArgument& e) {
+      throw bad_request(fmt::format("invalid grammar: {}", e.what()), "grammar");
+    }
+  }
+  if (const Json* js = member(body, "json_schema")) {
+    if (!js->is_object()) throw wrong_type("json_schema", "an object", *js);
+    if (s.params.grammar) throw bad_request("invalid request: give grammar or json_schema, not both", "json_schema");
+    s.params.grammar = json_grammar(js, "json_schema");
+  }
   if (const Json* rf = member(body, "response_format")) {
     if (!rf->is_object()) throw wrong_type("response_format", "an object", *rf);
     const std::string type = get_string(*rf, "type", "response_format").value_or("text");
@@ -317,6 +330,9 @@ void read_openai_common(const Json& body, Sampling& s) {
           throw bad_request("invalid request: response_format.json_schema is required", "response_format.json_schema");
         }
       }
+      if (s.params.grammar)
+        throw bad_request("invalid request: give response_format or grammar / json_schema, not both",
+                          "response_format");
       s.params.grammar = json_grammar(schema, "response_format");
     }
   }
