@@ -1,6 +1,7 @@
 // Kernel microbenchmarks: matvec (decode) over a 4096 x 4096 weight (a TinyLlama-sized projection)
 // per weight type per ISA table, reported as weight GB/s, and matmul (prefill) over 64 tokens.
 //   build/release/bench/kernels_bench --benchmark_min_time=0.2
+//   build/release/bench/kernels_bench --benchmark_filter='matvec/Q4_0/avx512|(small|tiles)/Q4_0/avx512'
 #include <benchmark/benchmark.h>
 
 #include <cstring>
@@ -22,7 +23,8 @@ struct Fixture {
   std::size_t rb = 0, xs = 0;
 };
 
-Fixture make(const KernelTable& t, GgmlType type, std::int64_t n_tok) {
+Fixture make(const KernelTable& t, GgmlType type, std::int64_t n_tok, std::int64_t kN = kN,
+             std::int64_t kRowsM = kRowsM) {
   Fixture f;
   f.rb = *g2c::row_bytes(type, kN);
   f.w.resize(f.rb * kRowsM);
@@ -87,6 +89,34 @@ void BM_matmul64(benchmark::State& state, const char* isa, GgmlType type) {
   state.SetLabel(isa);
 }
 
+// A decode step of n_tok sequences over a llama-110m FFN weight (2048 rows of 768): matmul_small
+// (`small`) against the prefill tiles (`tiles`), and matvec once per token (`matvec_each`); weight GB/s
+// counts the weight bytes once per call.
+void BM_batch(benchmark::State& state, const char* isa, GgmlType type, int path) {
+  constexpr std::int64_t kN = 768, kRowsM = 2048;
+  const KernelTable* t = g2c::kernels::table_for(isa);
+  if (!t) {
+    state.SkipWithError("table not available");
+    return;
+  }
+  const std::int64_t n_tok = state.range(0);
+  Fixture f = make(*t, type, n_tok, kN, kRowsM);
+  std::vector<float> y(kRowsM * n_tok);
+  const auto& k = t->types[static_cast<int>(type)];
+  const auto fn = path == 1 ? k.matmul_small : k.matmul;
+  for (auto _ : state) {
+    if (path == 2) {
+      for (std::int64_t it = 0; it < n_tok; ++it)
+        k.matvec(kN, f.w.data(), f.rb, f.x.data() + it * f.xs, y.data() + it * kRowsM, 0, kRowsM);
+    } else {
+      fn(kN, f.w.data(), f.rb, f.x.data(), f.xs, n_tok, y.data(), kRowsM, 0, kRowsM);
+    }
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(f.w.size()));
+  state.SetLabel(isa);
+}
+
 const GgmlType kTypes[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0,
                            GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q2_K, GgmlType::Q3_K,
                            GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K};
@@ -97,6 +127,20 @@ int reg = [] {
       std::string name = std::string(g2c::type_name(t)) + "/" + isa;
       benchmark::RegisterBenchmark(("matvec/" + name).c_str(), BM_matvec, isa, t)->Unit(benchmark::kMicrosecond);
       benchmark::RegisterBenchmark(("matmul64/" + name).c_str(), BM_matmul64, isa, t)->Unit(benchmark::kMillisecond);
+    }
+  }
+  for (const char* isa : {"avx2", "avx512"}) {
+    for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::F16}) {
+      for (int path : {0, 1, 2}) {
+        const char* what[] = {"tiles/", "small/", "matvec_each/"};
+        std::string name = std::string(what[path]) + g2c::type_name(t) + "/" + isa;
+        benchmark::RegisterBenchmark(name.c_str(), BM_batch, isa, t, path)
+            ->Arg(2)
+            ->Arg(4)
+            ->Arg(8)
+            ->Arg(16)
+            ->Unit(benchmark::kMicrosecond);
+      }
     }
   }
   return 0;

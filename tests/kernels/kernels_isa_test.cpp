@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "g2c/kernels/kernels.hpp"
@@ -147,6 +148,33 @@ TEST(IsaTables, MatchDequantizedProductsForEveryOverriddenType) {
               ++checked;
             }
             EXPECT_TRUE(std::isnan(yv[0])) << "row 0 is outside [r0, r1) and must not be written";
+          }
+          // The small-batch path (batched decode) for every token count 2..kSmallBatch, rows [1, 37) and
+          // [3, 30) (tails of any row blocking), against the same dequantized products.
+          for (std::int64_t nt = 2; nt <= kSmallBatch; ++nt) {
+            for (auto [r0, r1] : {std::pair<std::int64_t, std::int64_t>{1, rows}, {3, 30}}) {
+              std::vector<float> ys(static_cast<std::size_t>(rows * nt), NAN);
+              k.matmul_small(n, wp, rb, a.bytes.data(), a.stride, nt, ys.data(), rows, r0, r1);
+              for (std::int64_t it = 0; it < nt; ++it) {
+                for (std::int64_t row = 0; row < rows; ++row) {
+                  const float got = ys[it * rows + row];
+                  if (row < r0 || row >= r1) {
+                    EXPECT_TRUE(std::isnan(got)) << "matmul_small wrote row " << row << " outside [r0, r1)";
+                    continue;
+                  }
+                  double want = 0, mag = 0;
+                  for (std::int64_t i = 0; i < n; ++i) {
+                    double p = static_cast<double>(wd[row * n + i]) * a.decoded[it * n + i];
+                    want += p;
+                    mag += std::fabs(p);
+                  }
+                  EXPECT_NEAR(got, want, 1e-5 * mag + 1e-6)
+                      << "matmul_small " << t->isa_name << " " << type_name(type) << " n=" << n << " n_tok=" << nt
+                      << " row=" << row << " tok=" << it << " misalign=" << misalign;
+                  ++checked;
+                }
+              }
+            }
           }
         }
       }

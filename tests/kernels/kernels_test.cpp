@@ -148,6 +148,41 @@ TEST(KernelTable, ProductsMatchDequantizedDotForEveryType) {
             }
             EXPECT_EQ(yw[it * ldy + n_rows], -7.0f);
           }
+          // matmul_small (batched decode) for 2..kSmallBatch tokens over rows [1, n_rows): the same
+          // values as vec_dot, bit for bit on ref (ref's matmul_small is its matmul), within rounding
+          // on ISA tables; row 0 and the padding column untouched.
+          for (std::int64_t nt = 2; nt <= kSmallBatch; ++nt) {
+            std::vector<float> xs2;
+            std::vector<std::uint8_t> act2;
+            const void* x2 = x;
+            if (nt > n_tok) {  // more tokens than the fixture holds: repeat its rows
+              if (tk.from_float) {
+                act2.resize(x_stride * nt);
+                for (std::int64_t it = 0; it < nt; ++it)
+                  std::memcpy(act2.data() + it * x_stride, xrow(it % n_tok), x_stride);
+                x2 = act2.data();
+              } else {
+                xs2.resize(static_cast<std::size_t>(n * nt));
+                for (std::int64_t it = 0; it < nt; ++it)
+                  std::memcpy(xs2.data() + it * n, xrow(it % n_tok), static_cast<std::size_t>(n) * sizeof(float));
+                x2 = xs2.data();
+              }
+            }
+            std::vector<float> ys(static_cast<std::size_t>(ldy * nt), -7.0f);
+            tk.matmul_small(n, w, rb, x2, x_stride, nt, ys.data(), ldy, 1, n_rows);
+            for (std::int64_t it = 0; it < nt; ++it) {
+              EXPECT_EQ(ys[it * ldy], -7.0f) << "matmul_small wrote row 0";
+              for (std::int64_t r = 1; r < n_rows; ++r) {
+                const float v = tk.vec_dot(n, w + r * rb, xrow(it % n_tok));
+                if (exact)
+                  EXPECT_EQ(ys[it * ldy + r], v) << "matmul_small n_tok " << nt << " tok " << it << " row " << r;
+                else
+                  EXPECT_NEAR(ys[it * ldy + r], v, 1e-5 * (std::fabs(v) + 1.0))
+                      << "matmul_small n_tok " << nt << " tok " << it << " row " << r;
+              }
+              EXPECT_EQ(ys[it * ldy + n_rows], -7.0f);
+            }
+          }
         }
       }
     }

@@ -18,6 +18,10 @@
 //   produce bit-identical values for the same (row, activation) on every table; on ref, matmul does
 //   too (batched and single-token runs agree exactly), while an ISA table's prefill tiles may sum in
 //   another order and agree to float rounding. n is a multiple of the block size.
+//   matmul_small has matmul's contract and is meant for 2..kSmallBatch (15) tokens (a decode step of several
+//   sequences): one weight row at a time, front to back as matvec reads it, each block dotted with every
+//   token's activation while it is in registers or L1, so the weights stream from memory once per step.
+//   On ref it is matmul itself.
 //   Pointers need no alignment beyond the element type's (mmap'd GGUF data is 32-byte aligned, but
 //   kernels must accept any offset).
 // Debug and sanitizer builds check these preconditions at every table's entry points (dcheck.hpp);
@@ -46,9 +50,14 @@ struct TypeKernels {
   FromFloatFn from_float = nullptr;   // f32 -> act_type; nullptr when act_type is F32
   VecDotFn vec_dot = nullptr;         // one row
   MatvecFn matvec = nullptr;          // rows [r0, r1) x one activation (decode)
-  MatmulFn matmul = nullptr;          // rows [r0, r1) x n_tok activations (prefill, batched decode)
+  MatmulFn matmul = nullptr;          // rows [r0, r1) x n_tok activations (prefill)
+  MatmulFn matmul_small = nullptr;    // the same for n_tok <= kSmallBatch (batched decode)
   bool supported() const { return vec_dot != nullptr; }
 };
+
+// The most tokens a caller should hand matmul_small: from 16 tokens on, avx512's matmul runs the
+// packed-panel GEMM, which is faster there.
+inline constexpr std::int64_t kSmallBatch = 15;
 
 // RoPE rotation of one token's heads. `cs` [n_rot/2][2] holds (cos, sin) of each rotated pair for this
 // position (rope_cache). kNorm rotates (x[2i], x[2i+1]); kNeox rotates (x[i], x[i + n_rot/2]). Dims

@@ -333,9 +333,40 @@ struct Context::Pass {
     });
   }
 
+  // A few activation rows (a decode step of several sequences, up to kernels::kSmallBatch):
+  // matmul_small, one weight row at a time dotted with every token, over row chunks handed out as
+  // project_rows does, so the weights stream from memory once per step as in a single-token decode.
+  void project_small(Projs ps, const float* x, std::int64_t n_rows) const {
+    const void* xin[3];
+    std::size_t stride[3];
+    convert(ps, x, n_rows, xin, stride);
+    const Proj* p = ps.begin();
+    const int np = static_cast<int>(ps.size());
+    std::int64_t chunk[3], first[4] = {0, 0, 0, 0};
+    for (int i = 0; i < np; ++i) {
+      chunk[i] = std::max<std::int64_t>(16, p[i].W->n_out / (2 * s.pool.size()) / 16 * 16);
+      first[i + 1] = first[i] + (p[i].W->n_out + chunk[i] - 1) / chunk[i];
+    }
+    s.pool.parallel_for_dynamic(first[np], 1, [&](std::int64_t c0, std::int64_t c1) {
+      for (std::int64_t c = c0; c < c1; ++c) {
+        int i = 0;
+        while (c >= first[i + 1]) ++i;
+        const WeightTensor& W = *p[i].W;
+        const std::int64_t r0 = (c - first[i]) * chunk[i], r1 = std::min(W.n_out, r0 + chunk[i]);
+        k.types[static_cast<std::size_t>(W.type)].matmul_small(W.n_in, W.data, W.row_bytes, xin[i], stride[i], n_rows,
+                                                               p[i].y, W.n_out, r0, r1);
+      }
+    });
+  }
+
   // Several activation rows x [n_rows][W.n_in]: the prefill kernel (matmul), which reads each weight row
-  // once for all of them; rows split between threads at fixed multiples of kMatmulGrain.
+  // once for all of them; rows split between threads at fixed multiples of kMatmulGrain. Up to
+  // kSmallBatch rows take project_small.
   void project_panels(Projs ps, const float* x, std::int64_t n_rows) const {
+    if (n_rows <= kernels::kSmallBatch) {
+      project_small(ps, x, n_rows);
+      return;
+    }
     const void* xin[3];
     std::size_t stride[3];
     convert(ps, x, n_rows, xin, stride);

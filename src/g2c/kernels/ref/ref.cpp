@@ -137,6 +137,7 @@ TypeKernels make_type() {
   k.vec_dot = &vec_dot<D>;
   k.matvec = &matvec<D>;
   k.matmul = &matmul<D>;
+  k.matmul_small = &matmul<D>;  // already row-stationary: each block decoded once per 8 tokens
   return k;
 }
 

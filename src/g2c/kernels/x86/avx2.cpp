@@ -479,6 +479,16 @@ struct Driver {
     for (; r < r1; ++r)
       for (std::int64_t it = 0; it < n_tok; ++it) Dot1(n, wb + r * rb, rb, xb + it * xs, y + it * ldy + r);
   }
+  // A few tokens (batched decode): one row at a time, front to back as matvec reads it; the row comes
+  // from memory for the first token and from L1 for the others. Each value equals vec_dot's exactly.
+  static void matmul_small(std::int64_t n, const void* w, std::size_t rb, const void* x, std::size_t xs,
+                           std::int64_t n_tok, float* y, std::int64_t ldy, std::int64_t r0, std::int64_t r1) {
+    G2C_DCHECK_MATMUL(T, n, w, x, n_tok, y, ldy, r0, r1);
+    const auto* wb = static_cast<const std::uint8_t*>(w);
+    const auto* xb = static_cast<const std::uint8_t*>(x);
+    for (std::int64_t r = r0; r < r1; ++r)
+      for (std::int64_t it = 0; it < n_tok; ++it) Dot1(n, wb + r * rb, rb, xb + it * xs, y + it * ldy + r);
+  }
 };
 
 // Weights of type D::kType dot against `act` activations made by from_float.
@@ -490,6 +500,7 @@ void install(KernelTable& t, GgmlType act, FromFloatFn from_float) {
   k.vec_dot = &D::vec_dot;
   k.matvec = &D::matvec;
   k.matmul = &D::matmul;
+  k.matmul_small = &D::matmul_small;
 }
 
 // f32 activations -> Act blocks (Q8_0, Q8_1, Q8_K), quant's reference quantizer.
