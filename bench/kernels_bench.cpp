@@ -130,7 +130,7 @@ int reg = [] {
     }
   }
   for (const char* isa : {"avx2", "avx512"}) {
-    for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::F16}) {
+    for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::F16}) {
       for (int path : {0, 1, 2}) {
         const char* what[] = {"tiles/", "small/", "matvec_each/"};
         std::string name = std::string(what[path]) + g2c::type_name(t) + "/" + isa;

@@ -611,6 +611,82 @@ inline float dot_q4_0_pairs(std::int64_t nb, const std::uint8_t* w, const BlockQ
   return sum;
 }
 
+// ---- small batches: Q6_K, one row x NT tokens ---------------------------------------------------
+// dot_q6_k's arithmetic per token (each value equals the row kernel's exactly), but a super-block's
+// 6-bit codes and scales are unpacked once for all NT tokens instead of once per token: the unpacking
+// is most of the row kernel's work (the Q4_0/Q4_K_M recipes' output projection is Q6_K).
+template <int NT>
+void row_q6_k_tokens(std::int64_t nb, const std::uint8_t* w, const std::uint8_t* x, std::size_t xs, float* y,
+                     std::int64_t ldy) {
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  const __m256i m2 = _mm256_set1_epi8(0x03);
+  const __m512i idx_a =
+      _mm512_set_epi16(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+  const __m512i idx_b = _mm512_add_epi16(idx_a, _mm512_set1_epi16(4));
+  __m512 acc[NT];
+#pragma GCC unroll 8
+  for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  for (std::int64_t ib = 0; ib < nb; ++ib) {
+    const auto* b = reinterpret_cast<const BlockQ6_K*>(w) + ib;
+    for (int l = 0; l < 210; l += 64) _mm_prefetch(reinterpret_cast<const char*>(b) + G2C_PF_DIST + l, _MM_HINT_T0);
+    __m512i qa[2], qb[2], sa[2], sb[2];
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+      const std::uint8_t* ql = b->ql + 64 * h;
+      const std::uint8_t* qh = b->qh + 32 * h;
+      const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
+      const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
+      const __m256i hh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh));
+      const __m256i q1 = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hh, m2), 4));
+      const __m256i q2 = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 2), m2), 4));
+      const __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 4), m2), 4));
+      const __m256i q4 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 6), m2), 4));
+      qa[h] = _mm512_inserti64x4(_mm512_castsi256_si512(q1), q2, 1);
+      qb[h] = _mm512_inserti64x4(_mm512_castsi256_si512(q3), q4, 1);
+      const __m512i sv = _mm512_castsi128_si512(
+          _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b->scales + 8 * h))));
+      sa[h] = _mm512_permutexvar_epi16(idx_a, sv);
+      sb[h] = _mm512_permutexvar_epi16(idx_b, sv);
+    }
+    const __m256i s16all = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b->scales)));
+    const float dw = h2f(b->d);
+#pragma GCC unroll 8
+    for (int t = 0; t < NT; ++t) {
+      const BlockQ8_K& xb = reinterpret_cast<const BlockQ8_K*>(x + t * xs)[ib];
+      __m512i isum = _mm512_setzero_si512();
+#pragma GCC unroll 2
+      for (int h = 0; h < 2; ++h) {
+        const __m512i pa = _mm512_maddubs_epi16(qa[h], _mm512_loadu_si512(xb.qs + 128 * h));
+        const __m512i pb = _mm512_maddubs_epi16(qb[h], _mm512_loadu_si512(xb.qs + 128 * h + 64));
+        isum = _mm512_add_epi32(isum, _mm512_madd_epi16(pa, sa[h]));
+        isum = _mm512_add_epi32(isum, _mm512_madd_epi16(pb, sb[h]));
+      }
+      const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.bsums));
+      isum = _mm512_add_epi32(isum, _mm512_mask_set1_epi32(_mm512_setzero_si512(), 1, -32 * scaled_bsums(bs, s16all)));
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(xb.d * dw), acc[t]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int t = 0; t < NT; ++t) y[t * ldy] = hsum16(acc[t]);
+}
+
+// Rows [r0, r1) x n_tok tokens through row_q6_k_tokens, at most 8 tokens per pass over a row (the
+// accumulators stay in registers; a second pass reads the row from L1).
+void small_q6_k(std::int64_t n, const std::uint8_t* w, std::size_t rb, const std::uint8_t* x, std::size_t xs,
+                std::int64_t n_tok, float* y, std::int64_t ldy, std::int64_t r0, std::int64_t r1) {
+  using RowFn = void (*)(std::int64_t, const std::uint8_t*, const std::uint8_t*, std::size_t, float*, std::int64_t);
+  static constexpr RowFn kFns[8] = {row_q6_k_tokens<1>, row_q6_k_tokens<2>, row_q6_k_tokens<3>, row_q6_k_tokens<4>,
+                                    row_q6_k_tokens<5>, row_q6_k_tokens<6>, row_q6_k_tokens<7>, row_q6_k_tokens<8>};
+  for (std::int64_t r = r0; r < r1; ++r)
+    for (std::int64_t t0 = 0; t0 < n_tok; t0 += 8) {
+      const std::int64_t nt = std::min<std::int64_t>(8, n_tok - t0);
+      kFns[nt - 1](n / 256, w + r * rb, x + t0 * xs, xs, y + t0 * ldy + r, ldy);
+    }
+}
+
 // ---- generic row drivers ----------------------------------------------------------------------
 
 using DotFn = void (*)(std::int64_t, const std::uint8_t*, std::size_t, const void*, float*);
@@ -694,8 +770,9 @@ struct Driver {
   // (the last token repeated) and go through the 4-row x 8-token lane tiles, which keep a block of 4
   // rows in registers for all 8 tokens: on a llama-110m FFN weight (2048 x 768 Q4_0, one thread) 8
   // tokens took 125 us there against 149 us for 4 tokens on any other path (4x4 tiles 174, one row x
-  // 4 tokens 149, matvec per token 172). Up to 2 tokens, and the other types, take matmul's own tiles
-  // (Q4_0 on a VBMI CPU: the decode kernel per token, q4_0_small_vbmi below).
+  // 4 tokens 149, matvec per token 172). Q6_K: one row x up to 8 tokens (small_q6_k). Up to 2 tokens,
+  // and the other types, take matmul's own tiles (Q4_0 on a VBMI CPU: the decode kernel per token,
+  // q4_0_small_vbmi below).
   static void matmul_small(std::int64_t n, const void* w, std::size_t rb, const void* x, std::size_t xs,
                            std::int64_t n_tok, float* y, std::int64_t ldy, std::int64_t r0, std::int64_t r1) {
     G2C_DCHECK_MATMUL(T, n, w, x, n_tok, y, ldy, r0, r1);
@@ -714,6 +791,11 @@ struct Driver {
           std::memcpy(y + it * ldy + r0, yp.data() + it * r1 + r0, static_cast<std::size_t>(r1 - r0) * sizeof(float));
         return;
       }
+    }
+    if constexpr (T == GgmlType::Q6_K) {
+      small_q6_k(n, static_cast<const std::uint8_t*>(w), rb, static_cast<const std::uint8_t*>(x), xs, n_tok, y, ldy, r0,
+                 r1);
+      return;
     }
     matmul(n, w, rb, x, xs, n_tok, y, ldy, r0, r1);
   }
