@@ -446,6 +446,57 @@ TEST_F(Stories, ShutdownCancelsOrDrains) {
   EXPECT_THROW(sched.submit(bos_then(0), greedy(1)), SchedulerClosed);
 }
 
+// (8) Prompt-prefix reuse. A finished request leaves bos + golden[0, 14) in its sequence (its prompt
+// and the generated tokens fed back); the next request, bos + golden[0, 20), reuses those 15 tokens,
+// computes 6, and still continues the golden (the independent check); under G2C_ISA=ref its tokens
+// and logprobs equal, bit for bit, the same request run with reuse off. A prompt sharing nothing, and
+// a prompt_logprobs request, reuse nothing; the counts reach SchedulerStats.
+TEST_F(Stories, PromptPrefixReuseComputesOnlyTheRestAndChangesNothing) {
+  Scheduler sched(*model_, *tok_, options(2));
+  const GenerateResult a = sched.submit(bos_then(5), greedy(10)).wait();
+  EXPECT_EQ(a.tokens, slice(kGreedyIds, 5, 15));
+  EXPECT_EQ(a.stats.n_prompt_cached, 0);
+  GenerateParams p = greedy(20);
+  p.logprobs = true;
+  const GenerateResult b = sched.submit(bos_then(20), p).wait();
+  EXPECT_EQ(b.stats.n_prompt_cached, 15);
+  EXPECT_EQ(b.stats.n_prompt_tokens, 21);
+  EXPECT_EQ(b.tokens, slice(kGreedyIds, 20, 40));
+  EXPECT_EQ(sched.stats().prompt_tokens_cached, 15u);
+  EXPECT_EQ(sched.stats().prompt_tokens, 6u + 6u);  // a's 6, b's 21 - 15
+
+  // The same request again: now the whole prompt but its last token is cached (20).
+  const GenerateResult b2 = sched.submit(bos_then(20), p).wait();
+  EXPECT_EQ(b2.stats.n_prompt_cached, 20);
+
+  SchedulerOptions off = options(2);
+  off.prefix_reuse = false;
+  Scheduler fresh(*model_, *tok_, off);
+  (void)fresh.submit(bos_then(5), greedy(10)).wait();
+  const GenerateResult f = fresh.submit(bos_then(20), p).wait();
+  EXPECT_EQ(f.stats.n_prompt_cached, 0);
+  EXPECT_EQ(fresh.stats().prompt_tokens_cached, 0u);
+  for (const GenerateResult* r : {&b, &b2}) {
+    EXPECT_EQ(r->tokens, f.tokens);
+    ASSERT_EQ(r->logprobs.size(), f.logprobs.size());
+    for (std::size_t i = 0; i < f.logprobs.size(); ++i) {
+      if (ref_isa())
+        EXPECT_EQ(r->logprobs[i], f.logprobs[i]) << "token " << i;
+      else
+        EXPECT_NEAR(r->logprobs[i], f.logprobs[i], 1e-4) << "token " << i;
+    }
+  }
+
+  // Nothing shared (no BOS): nothing reused; prompt_logprobs: never reused.
+  const GenerateResult c = sched.submit(slice(kGreedyIds, 0, 8), greedy(2)).wait();
+  EXPECT_EQ(c.stats.n_prompt_cached, 0);
+  GenerateParams pl = greedy(2);
+  pl.prompt_logprobs = true;
+  const GenerateResult d = sched.submit(bos_then(20), pl).wait();
+  EXPECT_EQ(d.stats.n_prompt_cached, 0);
+  EXPECT_EQ(d.tokens, slice(kGreedyIds, 20, 22));
+}
+
 // (7) Prompt log-probabilities (echo scoring). The independent reference is one plain Context::decode
 // of the whole prompt with logits for every token: position i - 1's row scores token i. Through the
 // scheduler the prompt arrives in chunks, with other requests' prompt chunks and decode tokens in the

@@ -99,6 +99,7 @@ using OnToken = std::function<bool(const TokenEvent&)>;
 struct GenerateStats {
   std::int32_t n_prompt_tokens = 0;   // after truncation
   std::int32_t n_prompt_dropped = 0;  // oldest prompt tokens dropped (GenerateParams::truncate_prompt)
+  std::int32_t n_prompt_cached = 0;   // leading prompt tokens found in the KV cache, not recomputed (Scheduler)
   std::int32_t n_generated = 0;       // tokens appended after the prompt; a stopping EOS is not one
   std::int64_t prefill_ns = 0;        // the prompt's forward pass
   std::int64_t decode_ns = 0;         // from the end of prefill to the end: sampling, forward passes, callback

@@ -87,7 +87,8 @@ Scheduler::Scheduler(const model::Model& model, const tokenizer::Tokenizer& tok,
     : tok_(tok),
       opts_(opts),
       ctx_(std::make_unique<model::Context>(model, context_options(opts))),
-      slots_(static_cast<std::size_t>(opts.n_parallel)) {
+      slots_(static_cast<std::size_t>(opts.n_parallel)),
+      held_(static_cast<std::size_t>(opts.n_parallel)) {
   opts_.n_ctx = ctx_->n_ctx();
   stats_.kv_capacity = static_cast<std::int64_t>(opts_.n_parallel) * opts_.n_ctx;
   thread_ = std::thread([this] { loop(); });
@@ -154,7 +155,15 @@ std::int64_t Scheduler::kv_cells() const {
 
 void Scheduler::complete(const std::shared_ptr<Request>& r, GenerateResult res, std::exception_ptr error) {
   if (r->seq >= 0) {
-    ctx_->clear(r->seq);
+    // What the cache holds: the prompt, then the generated tokens fed back (not the last one sampled).
+    auto& held = held_[static_cast<std::size_t>(r->seq)];
+    held.clear();
+    if (!error && opts_.prefix_reuse) {
+      const auto n = static_cast<std::size_t>(ctx_->seq_len(r->seq));
+      held.assign(r->prompt.begin(), r->prompt.begin() + static_cast<std::ptrdiff_t>(std::min(n, r->prompt.size())));
+      for (std::size_t i = 0; held.size() < n && i < res.tokens.size(); ++i) held.push_back(res.tokens[i]);
+    }
+    ctx_->truncate(r->seq, static_cast<std::int32_t>(held.size()));
     slots_[static_cast<std::size_t>(r->seq)].reset();
     admitted_.erase(std::find(admitted_.begin(), admitted_.end(), r->seq));
   }
@@ -240,16 +249,43 @@ bool Scheduler::admit() {
     r->state->cancel();
     finish(r);
   }
-  for (auto& r : admitting_) {
-    const auto free = std::find(slots_.begin(), slots_.end(), nullptr);
-    G2C_CHECK(free != slots_.end());
-    r->seq = static_cast<std::int32_t>(free - slots_.begin());
-    ctx_->clear(r->seq);
-    *free = std::move(r);
-    admitted_.push_back(static_cast<std::int32_t>(free - slots_.begin()));
-  }
+  for (auto& r : admitting_) place(std::move(r));
   admitting_.clear();
   return !exit;
+}
+
+void Scheduler::place(std::shared_ptr<Request> r) {
+  const bool reuse = opts_.prefix_reuse && !r->state->scores_prompt();
+  std::int32_t best = -1;
+  std::size_t best_len = 0;
+  for (std::size_t s = 0; s < slots_.size(); ++s) {
+    if (slots_[s]) continue;
+    const auto& held = held_[s];
+    std::size_t len = 0;
+    if (reuse) {
+      const std::size_t m = std::min(held.size(), r->prompt.size());
+      while (len < m && held[len] == r->prompt[len]) ++len;
+    }
+    // the longest match; among equals, the sequence holding the fewest tokens (keep the others' caches)
+    if (best < 0 || len > best_len || (len == best_len && held.size() < held_[static_cast<std::size_t>(best)].size())) {
+      best = static_cast<std::int32_t>(s);
+      best_len = len;
+    }
+  }
+  G2C_CHECK(best >= 0);
+  // At least the last prompt token is fed: its logits sample the first token.
+  const auto n_cached = static_cast<std::int32_t>(std::min(best_len, r->prompt.size() - 1));
+  ctx_->truncate(best, n_cached);
+  held_[static_cast<std::size_t>(best)].clear();
+  r->seq = best;
+  r->n_fed = n_cached;
+  r->state->result().stats.n_prompt_cached = n_cached;
+  if (n_cached > 0) {
+    std::lock_guard lk(mu_);
+    stats_.prompt_tokens_cached += static_cast<std::uint64_t>(n_cached);
+  }
+  slots_[static_cast<std::size_t>(best)] = std::move(r);
+  admitted_.push_back(best);
 }
 
 void Scheduler::step() {
@@ -270,7 +306,7 @@ void Scheduler::step() {
     if (r.decoding || budget == 0) continue;
     const auto n_prompt_r = static_cast<std::int32_t>(r.prompt.size());
     const std::int32_t n = std::min(budget, n_prompt_r - r.n_fed);
-    if (r.n_fed == 0) r.t_start = t0;
+    if (r.t_start == 0) r.t_start = t0;
     const bool score = r.state->scores_prompt();
     for (std::int32_t i = r.n_fed; i < r.n_fed + n; ++i) {
       const bool last = i == n_prompt_r - 1;

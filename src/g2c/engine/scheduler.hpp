@@ -11,6 +11,14 @@
 // for logits on every prompt token it feeds; each of those rows scores the prompt token after it, and
 // the last prompt token's row samples as usual.
 //
+// Prompt-prefix reuse: a finished request leaves its tokens in its sequence's KV cache. A new request
+// takes the free sequence whose cached tokens share the longest prefix with its prompt and computes
+// only the rest (at least its last token, whose logits it samples); GenerateStats::n_prompt_cached
+// says how many it reused (n_prompt_tokens still counts them). The cached rows are what the same
+// tokens at the same positions compute again, so a reused request's output does not change (bit for
+// bit under G2C_ISA=ref). Requests with prompt_logprobs recompute everything (they need the logits of
+// every prompt token).
+//
 //   engine::Scheduler sched(*model, *tok, {.n_parallel = 4, .n_ctx = 512});
 //   engine::RequestHandle h = sched.submit(tok->encode(text, true, false), params,
 //       [](const engine::TokenEvent& e) { send(e.text); return true; });   // runs on the scheduler thread
@@ -59,21 +67,23 @@ struct SchedulerOptions {
   std::int32_t queue_max = 64;  // requests that may wait beyond the n_parallel running; more: QueueFull
   std::int32_t chunk = 256;     // prompt tokens per step, all prefilling sequences together
   model::KvType kv_type = model::KvType::kF32;
+  bool prefix_reuse = true;  // false: every request's prompt is computed in full
 };
 
 struct SchedulerStats {
-  std::int32_t queued = 0;             // waiting for a sequence
-  std::int32_t active = 0;             // holding a sequence (prefilling or decoding)
-  std::int64_t kv_cells = 0;           // KV positions filled, over all sequences
-  std::int64_t kv_capacity = 0;        // n_parallel * n_ctx
-  std::uint64_t steps = 0;             // forward passes run (Context::decode calls)
-  std::uint64_t submitted = 0;         // accepted by submit()
-  std::uint64_t rejected = 0;          // QueueFull
-  std::uint64_t completed = 0;         // finished, for any reason (cancels and failures included)
-  std::uint64_t canceled = 0;          // of those, ended by cancel() or a callback returning false
-  std::uint64_t failed = 0;            // of those, ended by an exception
-  std::uint64_t prompt_tokens = 0;     // prompt tokens decoded
-  std::uint64_t generated_tokens = 0;  // tokens generated
+  std::int32_t queued = 0;                 // waiting for a sequence
+  std::int32_t active = 0;                 // holding a sequence (prefilling or decoding)
+  std::int64_t kv_cells = 0;               // KV positions filled, over all sequences
+  std::int64_t kv_capacity = 0;            // n_parallel * n_ctx
+  std::uint64_t steps = 0;                 // forward passes run (Context::decode calls)
+  std::uint64_t submitted = 0;             // accepted by submit()
+  std::uint64_t rejected = 0;              // QueueFull
+  std::uint64_t completed = 0;             // finished, for any reason (cancels and failures included)
+  std::uint64_t canceled = 0;              // of those, ended by cancel() or a callback returning false
+  std::uint64_t failed = 0;                // of those, ended by an exception
+  std::uint64_t prompt_tokens = 0;         // prompt tokens decoded
+  std::uint64_t prompt_tokens_cached = 0;  // prompt tokens reused from a sequence's KV cache instead
+  std::uint64_t generated_tokens = 0;      // tokens generated
 };
 
 class Scheduler;
@@ -140,6 +150,9 @@ class Scheduler {
   void step();
   void finish(const std::shared_ptr<Request>& r);
   void complete(const std::shared_ptr<Request>& r, GenerateResult res, std::exception_ptr error);
+  // Puts an admitted request into a free sequence, the one whose cached tokens share the longest prefix
+  // with its prompt, and skips that prefix.
+  void place(std::shared_ptr<Request> r);
   std::int64_t kv_cells() const;
 
   const tokenizer::Tokenizer& tok_;
@@ -156,7 +169,10 @@ class Scheduler {
 
   // Scheduler thread only.
   std::vector<std::shared_ptr<Request>> slots_;  // [n_parallel]: the request holding each sequence
-  std::vector<std::int32_t> admitted_;           // occupied sequences, oldest admission first
+  // [n_parallel]: the tokens in a free sequence's KV cache (positions 0..size-1), left by the request
+  // that held it; empty while a request holds it.
+  std::vector<std::vector<std::int32_t>> held_;
+  std::vector<std::int32_t> admitted_;  // occupied sequences, oldest admission first
   std::vector<std::shared_ptr<Request>> admitting_;
   // What one output row of batch_ is for: sampling the next token of its sequence, or (prompt_logprobs)
   // scoring prompt token `scores`, which the row of prompt token scores - 1 predicts.

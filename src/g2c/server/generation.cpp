@@ -108,6 +108,7 @@ engine::GenerateResult Generation::wait() {
     counted_ = true;
     metrics_.tokens(static_cast<std::uint64_t>(r.stats.n_prompt_tokens),
                     static_cast<std::uint64_t>(r.stats.n_generated));
+    metrics_.cached_tokens(static_cast<std::uint64_t>(r.stats.n_prompt_cached));
   }
   return r;
 }

@@ -35,6 +35,7 @@ class Metrics {
   Metrics();
   void request(const std::string& route, int status);
   void tokens(std::uint64_t prompt, std::uint64_t generated);
+  void cached_tokens(std::uint64_t prompt_cached);  // of a finished generation's prompt, reused from the KV cache
   void ttft(double seconds);
   void inter_token(double seconds);
   std::string render(const std::vector<ModelGauges>& models) const;
@@ -43,6 +44,7 @@ class Metrics {
   mutable std::mutex mu_;
   std::map<std::pair<std::string, int>, std::uint64_t> requests_;
   std::uint64_t prompt_tokens_ = 0, generated_tokens_ = 0;
+  std::uint64_t prompt_tokens_cached_ = 0;
   Histogram ttft_, itl_;
 };
 

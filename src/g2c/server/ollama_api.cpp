@@ -63,7 +63,8 @@ void put_final(const Exchange& ex, const Lease& lease, const Generation& gen, co
   }
   j["total_duration"] = now_ns() - ex.t0;
   j["load_duration"] = lease.load_ns();
-  j["prompt_eval_count"] = r.stats.n_prompt_tokens;
+  j["prompt_eval_count"] = r.stats.n_prompt_tokens;         // the whole prompt, as Ollama, reused or not
+  j["prompt_eval_cached_count"] = r.stats.n_prompt_cached;  // g2c: of those, reused from the KV cache
   j["prompt_eval_duration"] = r.stats.prefill_ns;
   j["eval_count"] = r.stats.n_generated;
   j["eval_duration"] = r.stats.decode_ns;

@@ -51,7 +51,7 @@ Json usage(const engine::GenerateResult& r) {
   return {{"prompt_tokens", p},
           {"completion_tokens", c},
           {"total_tokens", p + c},
-          {"prompt_tokens_details", {{"cached_tokens", 0}}}};
+          {"prompt_tokens_details", {{"cached_tokens", r.stats.n_prompt_cached}}}};
 }
 
 // llama.cpp's `timings`, so clients (and g2c's own OpenAIBackend) can tell server time from the wire.
