@@ -256,7 +256,8 @@ nlohmann::ordered_json template_context(const ChatTemplate& tmpl, const ChatRequ
       for (auto& tc : m["tool_calls"]) {
         if (!tc.is_object()) continue;
         auto& fn = tc.contains("function") && tc["function"].is_object() ? tc["function"] : tc;
-        if (fn.contains("arguments") && !fn["arguments"].is_string()) fn["arguments"] = fn["arguments"].dump();
+        if (fn.contains("arguments") && !fn["arguments"].is_string())
+          fn["arguments"] = jinja::python_json_dumps(fn["arguments"]);
       }
     }
   }
@@ -265,6 +266,17 @@ nlohmann::ordered_json template_context(const ChatTemplate& tmpl, const ChatRequ
   ctx["add_generation_prompt"] = req.add_generation_prompt;
   ctx["bos_token"] = req.bos_token;
   ctx["eos_token"] = req.eos_token;
+  if (tmpl.family == ChatFamily::kLlama31 && contains(tmpl.source, "<|python_tag|>") && req.tools.is_array()) {
+    nlohmann::ordered_json builtin = nlohmann::ordered_json::array();
+    for (const auto& t : req.tools) {
+      const auto* fn = t.is_object() && t.contains("function") ? &t["function"] : nullptr;
+      if (!fn || !fn->is_object() || !fn->contains("name") || !(*fn)["name"].is_string()) continue;
+      const std::string name = (*fn)["name"];
+      for (const char* b : {"wolfram_alpha", "web_search", "brave_search", "python", "code_interpreter"})
+        if (name == b) builtin.push_back(name);
+    }
+    if (!builtin.empty()) ctx["builtin_tools"] = builtin;
+  }
   if (tmpl.family == ChatFamily::kFireFunction) {
     const bool has_tools = req.tools.is_array() && !req.tools.empty();
     ctx["functions"] = has_tools ? jinja::python_json_dumps(req.tools, 2) : "";

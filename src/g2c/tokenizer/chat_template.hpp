@@ -137,10 +137,12 @@ struct ChatRequest {
 };
 
 // The variables a Jinja template sees (Hugging Face's apply_chat_template passes the same): messages,
-// tools (null when none), documents (null), add_generation_prompt, bos_token, eos_token. Two
-// adjustments, as llama.cpp makes them: tool-call arguments JSON-encoded for a template with
-// string_arguments, and FireFunction v2's `functions` (the tools as indented JSON, "" without tools)
-// and `datetime` ("%b %d %Y %H:%M:%S GMT" of now_unix), which its template requires.
+// tools (null when none), documents (null), add_generation_prompt, bos_token, eos_token. Three
+// adjustments, as llama.cpp makes them: tool-call arguments JSON-encoded (json.dumps) for a template
+// with string_arguments; Llama 3.1's `builtin_tools` (the tools named wolfram_alpha, web_search,
+// brave_search, python or code_interpreter, which the model then calls as <|python_tag|>N.call(..));
+// and FireFunction v2's `functions` (the tools as indented JSON, "" without tools) and `datetime`
+// ("%b %d %Y %H:%M:%S GMT" of now_unix), which its template requires.
 nlohmann::ordered_json template_context(const ChatTemplate& tmpl, const ChatRequest& req);
 
 // The template's rendering. Throws jinja::TemplateRaised with the template's own message when the
