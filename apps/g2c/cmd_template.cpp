@@ -4,9 +4,13 @@
 // the template writes it). FILE.json: {"messages": [...], "tools": [...]} in Hugging Face's shapes,
 // tool-call arguments as objects. With --model and tools, a GGUF's tokenizer.chat_template.tool_use
 // is used when it has one. --date fixes strftime_now's date (default: now).
+// `g2c template --template-file F --write-gguf IN.gguf -o OUT.gguf` writes a copy of IN whose
+// tokenizer.chat_template is F (llama.cpp's gguf-new-metadata does the same): how the tests give a
+// tiny model a real family's template.
 #include <cstdio>
 #include <ctime>
 #include <fstream>
+#include <span>
 #include <sstream>
 #include <string>
 
@@ -22,7 +26,7 @@ namespace g2c::app {
 namespace {
 
 struct TemplateOptions {
-  std::string model, template_file, messages, bos, eos, date;
+  std::string model, template_file, messages, bos, eos, date, write_gguf, output;
   bool no_generation_prompt = false;
 };
 
@@ -46,7 +50,23 @@ long long parse_date(const std::string& d) {
   return static_cast<long long>(timegm(&tm));
 }
 
+void write_gguf(const TemplateOptions& o) {
+  if (o.template_file.empty() || o.output.empty())
+    throw InvalidArgument("--write-gguf needs --template-file and -o/--output");
+  const std::string source = slurp(o.template_file, "--template-file");
+  const auto in = gguf::File::open(resolve_model_path(o.write_gguf));
+  gguf::Writer w(in->alignment());
+  for (const auto& kv : in->kvs()) w.set(kv.key, kv.value);
+  w.set("tokenizer.chat_template", gguf::Value::str(source));
+  for (const auto& t : in->tensors())
+    w.add_tensor(t.name, t.type, std::span<const std::int64_t>(t.ne.data(), t.n_dims),
+                 std::span<const std::uint8_t>(t.data, t.n_bytes));
+  w.write(o.output);
+}
+
 void run_template(const TemplateOptions& o) {
+  if (!o.write_gguf.empty()) return write_gguf(o);
+  if (o.messages.empty()) throw InvalidArgument("--messages is required");
   if (o.model.empty() == o.template_file.empty()) throw InvalidArgument("give one of --model and --template-file");
   nlohmann::ordered_json in;
   try {
@@ -98,9 +118,11 @@ void register_template(CLI::App& app) {
   c->add_option("--template-file", o->template_file, "a Jinja chat template file");
   c->add_option("--bos", o->bos, "bos_token text (with --template-file)");
   c->add_option("--eos", o->eos, "eos_token text (with --template-file)");
-  c->add_option("--messages", o->messages, "JSON file: {\"messages\": [...], \"tools\": [...]}")->required();
+  c->add_option("--messages", o->messages, "JSON file: {\"messages\": [...], \"tools\": [...]}");
   c->add_flag("--no-generation-prompt", o->no_generation_prompt, "add_generation_prompt = false");
   c->add_option("--date", o->date, "the date strftime_now sees, YYYY-MM-DD (default: today)");
+  c->add_option("--write-gguf", o->write_gguf, "instead: copy this GGUF with --template-file as its chat template");
+  c->add_option("-o,--output", o->output, "the GGUF --write-gguf writes");
   c->callback([o] { run_template(*o); });
 }
 
