@@ -269,6 +269,14 @@ TEST(ChatTemplateJinja, ErrorsNameLineAndColumn) {
   }
   EXPECT_THROW(jinja::Template("{% if x %}never closed"), jinja::TemplateError);
   EXPECT_THROW(jinja::Template("{% call foo() %}{% endcall %}"), jinja::TemplateError);
+  // A template is input: runaway recursion and sizes are errors, not a crash.
+  EXPECT_THROW(jinja::Template("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}").render({}, 0),
+               jinja::TemplateError);
+  EXPECT_THROW(jinja::Template("{% for i in range(1000000000) %}{% endfor %}").render({}, 0), jinja::TemplateError);
+  EXPECT_THROW(jinja::Template("{{ 'x' * 1000000000 }}").render({}, 0), jinja::TemplateError);
+  // Attribute of an undefined value fails as in jinja2; a missing key is undefined.
+  EXPECT_THROW(jinja::Template("{{ x.y }}").render({}, 0), jinja::TemplateError);
+  EXPECT_EQ(jinja::Template("{{ m.nope is defined }}|{{ m['k'] }}").render({{"m", {{"k", 1}}}}, 0), "False|1");
   // A template that does not parse falls back by family, and says so.
   const ChatTemplate t = detect_chat_template("<|im_start|>{% call x() %}{% endcall %}");
   EXPECT_EQ(t.family, ChatFamily::kChatml);

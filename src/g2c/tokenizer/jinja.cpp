@@ -1438,6 +1438,8 @@ class Renderer {
   const Program& prog_;
   long long now_;
   Scope* root_ = nullptr;
+  int depth_ = 0;
+  static constexpr int kMaxMacroDepth = 200;
 
   [[noreturn]] static void fail_at(const Loc& l, const std::string& msg) { throw TemplateError(at(l) + ": " + msg); }
 
@@ -1468,6 +1470,7 @@ class Renderer {
               if (a.pos.size() > 2) step = num(a.pos[2]);
             }
             if (step == 0) fail("range() arg 3 must not be zero");
+            if ((stop - start) / step > 10'000'000) fail("range() of more than 10^7 items");
             Array out;
             for (std::int64_t k = start; step > 0 ? k < stop : k > stop; k += step) out.push_back(Value::integer(k));
             return Value::array(std::move(out));
@@ -1596,6 +1599,15 @@ class Renderer {
       case Node::Kind::kMacro: {
         const Node* node = &n;
         sc.set(n.name, Value::function([this, node](Args& a) -> Value {
+                 // A template is input (it comes in a GGUF): bound the recursion instead of the stack.
+                 if (++depth_ > kMaxMacroDepth) {
+                   --depth_;
+                   fail_at(node->loc, fmt::format("macro '{}' nested deeper than {}", node->name, kMaxMacroDepth));
+                 }
+                 struct Leave {
+                   int& d;
+                   ~Leave() { --d; }
+                 } leave{depth_};
                  Scope ms(root_);
                  std::size_t k = 0;
                  for (const auto& [pname, def] : node->params) {
@@ -2133,6 +2145,8 @@ class Renderer {
     }
     if (op == "*") {
       if (x.is_str() && is_int(y)) {
+        if (iv(y) > 0 && x.s.size() * static_cast<std::size_t>(iv(y)) > (1u << 26))
+          fail_at(l, "string repeated past 64 MiB");
         std::string out;
         for (std::int64_t k = 0; k < iv(y); ++k) out += x.s;
         return Value::str(out);
