@@ -192,18 +192,19 @@ TEST(RequestParse, ToolsAndFormatAreRefusedUntilSupported) {
               parse_ollama_generate({{"model", "m"}, {"tools", {{{"type", "function"}}}}});
             }),
             "m does not support tools");
-  // tool_choice: none drops the tools, auto keeps them, required / named are refused (no constrained decoding).
-  const json msgs = json::array({{{"role", "user"}, {"content", "x"}}});
+  // tool_choice: none drops the tools, auto keeps them, required / named are refused (no grammar for the call formats
+  // yet).
+  const json tmsgs = json::array({{{"role", "user"}, {"content", "x"}}});
   EXPECT_EQ(
-      parse_openai_chat({{"model", "m"}, {"messages", msgs}, {"tools", {tool}}, {"tool_choice", "none"}}).tools.size(),
+      parse_openai_chat({{"model", "m"}, {"messages", tmsgs}, {"tools", {tool}}, {"tool_choice", "none"}}).tools.size(),
       0u);
   EXPECT_EQ(
-      parse_openai_chat({{"model", "m"}, {"messages", msgs}, {"tools", {tool}}, {"tool_choice", "auto"}}).tools.size(),
+      parse_openai_chat({{"model", "m"}, {"messages", tmsgs}, {"tools", {tool}}, {"tool_choice", "auto"}}).tools.size(),
       1u);
   EXPECT_NE(
       error_of(
           [&] {
-            parse_openai_chat({{"model", "m"}, {"messages", msgs}, {"tools", {tool}}, {"tool_choice", "required"}});
+            parse_openai_chat({{"model", "m"}, {"messages", tmsgs}, {"tools", {tool}}, {"tool_choice", "required"}});
           },
           &param)
           .find("tool_choice \"required\" is not supported"),
@@ -211,13 +212,13 @@ TEST(RequestParse, ToolsAndFormatAreRefusedUntilSupported) {
   EXPECT_EQ(param, "tool_choice");
   EXPECT_NE(error_of([&] {
               parse_openai_chat({{"model", "m"},
-                                 {"messages", msgs},
+                                 {"messages", tmsgs},
                                  {"tools", {tool}},
                                  {"tool_choice", {{"type", "function"}, {"function", {{"name", "f"}}}}}});
             }).find("(function f)"),
             std::string::npos);
   EXPECT_NE(error_of([&] {
-              parse_openai_chat({{"model", "m"}, {"messages", msgs}, {"tool_choice", "sometimes"}});
+              parse_openai_chat({{"model", "m"}, {"messages", tmsgs}, {"tool_choice", "sometimes"}});
             }).find("not one of none, auto, required"),
             std::string::npos);
   EXPECT_EQ(parse_ollama_chat({{"model", "m"}, {"tools", json::array()}, {"format", ""}}).model, "m");
