@@ -2,10 +2,11 @@
 # Installs g2c's build and test dependencies (Debian 12 packages). Idempotent: quiet when all are present.
 set -euo pipefail
 # python3: tools/check_layers.py; clang-format-14: make format-check; python3-jsonschema: grammar_generate_test
-# validates constrained-decoding outputs with it.
+# validates constrained-decoding outputs with it; python3-jinja2: the reference renderer of the chat-template
+# tests (tests/tokenizer/jinja_reference.py, run by /usr/bin/python3).
 PKGS=(build-essential cmake ninja-build pkg-config python3 clang-format-14
       nlohmann-json3-dev libcpp-httplib-dev libcli11-dev libfmt-dev
-      libgtest-dev libgmock-dev libbenchmark-dev libpcre2-dev python3-jsonschema)
+      libgtest-dev libgmock-dev libbenchmark-dev libpcre2-dev python3-jsonschema python3-jinja2)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

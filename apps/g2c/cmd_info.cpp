@@ -12,6 +12,7 @@
 #include "g2c/gguf/gguf.hpp"
 #include "g2c/model/arch/arch.hpp"
 #include "g2c/model/quantize.hpp"
+#include "g2c/tokenizer/chat_template.hpp"
 
 namespace g2c::app {
 namespace {
@@ -35,6 +36,7 @@ struct Summary {
   std::optional<double> rope_freq_base;
   std::optional<std::string> rope_scaling;
   std::optional<std::string> tokenizer_model, name, file_type_label;
+  std::string chat_template;  // the family tokenizer.chat_template is recognised as (chat_template.hpp)
 };
 
 // general.file_type is a llama_ftype, not a tensor type id (formats.md 5.4): "MOSTLY_Q4_K_M (15)".
@@ -87,6 +89,9 @@ Summary summarize(const gguf::File& f) {
   if (const gguf::Value* toks = f.find("tokenizer.ggml.tokens"); toks && toks->is_array())
     s.n_vocab = static_cast<std::int64_t>(toks->size());
   s.tokenizer_model = gets("tokenizer.ggml.model");
+  const std::string tmpl = gets("tokenizer.chat_template").value_or("");
+  s.chat_template =
+      tmpl.empty() ? "none (plain fallback)" : tokenizer::family_name(tokenizer::detect_chat_template(tmpl).family);
   s.name = gets("general.name");
   if (auto ft = geti("general.file_type")) s.file_type_label = ftype_label(*ft);
   return s;
@@ -180,6 +185,7 @@ void run_info(const InfoOptions& o) {
                     {"rope_freq_base", jopt(s.rope_freq_base)},
                     {"rope_scaling", jopt(s.rope_scaling)},
                     {"tokenizer", jopt(s.tokenizer_model)},
+                    {"chat_template", s.chat_template},
                     {"n_params", n_params},
                     {"n_tensor_bytes", n_bytes}};
     nlohmann::json md = nlohmann::json::object();
@@ -220,6 +226,7 @@ void run_info(const InfoOptions& o) {
   fmt::print("rope:           n_rot {}, freq_base {}, scaling {}\n", dash(s.n_rot), dash(s.rope_freq_base),
              dash(s.rope_scaling));
   fmt::print("tokenizer:      {}\n", dash(s.tokenizer_model));
+  fmt::print("chat template:  {}\n", s.chat_template);
   fmt::print("parameters:     {} ({} in tensors)\n", n_params, human_bytes(n_bytes));
 
   fmt::print("\nmetadata ({} keys):\n", f->kvs().size());

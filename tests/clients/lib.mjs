@@ -12,6 +12,15 @@ export const SERVE_CTX = Number(process.env.G2C_SERVE_CTX ?? 512);
 export const MODEL = 'stories260K';
 export const MODEL_TAG = 'stories260K:latest';
 export const OTHER_MODEL_TAG = 'TinyStories-656K-Q8_0:latest';
+// stories260K with Qwen 2.5's chat template (run.sh writes it): the model of the tool round trips.
+export const TOOL_MODEL = 'qwen-tools';
+export const TOOLS = [{
+  type: 'function',
+  function: {
+    name: 'get_weather', description: 'Get the weather in a city',
+    parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+  },
+}];
 export const N_EMBD = 64; // stories260K's llama.embedding_length
 export const PROMPT = 'Once upon a time';
 export const TEST_TIMEOUT = 30_000;

@@ -6,8 +6,8 @@ import { describe, test } from 'node:test';
 import { Ollama } from 'ollama';
 
 import {
-  BASE_URL, MODEL, MODEL_TAG, N_EMBD, OTHER_MODEL_TAG, PROMPT, SERVE_CTX, TEST_TIMEOUT, assertOllamaMetrics, metrics,
-  norm, stopwatch, tokenize, waitForIdle,
+  BASE_URL, MODEL, MODEL_TAG, N_EMBD, OTHER_MODEL_TAG, PROMPT, SERVE_CTX, TEST_TIMEOUT, TOOLS, TOOL_MODEL,
+  assertOllamaMetrics, metrics, norm, stopwatch, tokenize, waitForIdle,
 } from './lib.mjs';
 
 const ollama = new Ollama({ host: BASE_URL });
@@ -321,5 +321,34 @@ describe('ollama-js', { timeout: TEST_TIMEOUT }, () => {
     await rejectsWith(
       () => ollama.generate({ model: MODEL, prompt: PROMPT, format: { type: 'string', pattern: '^a' } }), 400,
       /unsupported keyword\(s\): pattern/);
+  });
+
+  // The tool round trip (api-compat.md §3): tools, the model's call sent back as an assistant message
+  // with tool_calls (arguments an object), the result as a tool message named by tool_name, the next
+  // turn rendered. The model's text is random, so a call is not expected of it: what is checked is that
+  // each turn renders (the prompt grows by the call and the result), the reply shapes, and the 400s.
+  test('tools: the round trip renders each turn; a model without a tool format says 400', async () => {
+    const messages = [{ role: 'user', content: 'What is the weather in Paris?' }];
+    const first = await ollama.chat({ model: TOOL_MODEL, messages, tools: TOOLS, stream: false, options: greedy(6) });
+    assert.equal(first.message.role, 'assistant');
+    assert.equal(typeof first.message.content, 'string');
+    for (const c of first.message.tool_calls ?? []) assert.equal(typeof c.function.arguments, 'object');
+    const noTools = await ollama.chat({ model: TOOL_MODEL, messages, stream: false, options: greedy(2) });
+    assert.ok(first.prompt_eval_count > noTools.prompt_eval_count + 20,
+      `the tool definitions are in the prompt (${first.prompt_eval_count} vs ${noTools.prompt_eval_count} tokens)`);
+    messages.push({ role: 'assistant', content: '',
+      tool_calls: [{ function: { name: 'get_weather', arguments: { city: 'Paris' } } }] });
+    messages.push({ role: 'tool', content: '11 degrees and sunny', tool_name: 'get_weather' });
+    const second = await ollama.chat({ model: TOOL_MODEL, messages, tools: TOOLS, stream: false, options: greedy(6) });
+    assert.equal(second.message.role, 'assistant');
+    assert.ok(second.prompt_eval_count > first.prompt_eval_count + 10,
+      `the call and its result are in the prompt (${second.prompt_eval_count} vs ${first.prompt_eval_count})`);
+    const streamed = await collect(
+      await ollama.chat({ model: TOOL_MODEL, messages, tools: TOOLS, stream: true, options: greedy(6) }),
+      (c) => c.message.content);
+    assert.equal(streamed.last.done, true);
+    assert.equal(streamed.last.prompt_eval_count, second.prompt_eval_count);
+    await rejectsWith(() => ollama.chat({ model: MODEL, messages, tools: TOOLS, stream: false }), 400,
+      /stories260K does not support tools/);
   });
 });

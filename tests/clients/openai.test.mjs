@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import OpenAI from 'openai';
 
 import {
-  BASE_URL, MODEL, MODEL_TAG, N_EMBD, PROMPT, TEST_TIMEOUT, metrics, norm, tokenize, waitForIdle,
+  BASE_URL, MODEL, MODEL_TAG, N_EMBD, PROMPT, TEST_TIMEOUT, TOOLS, TOOL_MODEL, metrics, norm, tokenize, waitForIdle,
 } from './lib.mjs';
 
 // No retries: a failure shows at once, and a 5xx is not hidden by a second try.
@@ -261,5 +261,39 @@ describe('openai-node', { timeout: TEST_TIMEOUT }, () => {
         response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'number', minimum: 0 } } },
       }),
       (e) => e instanceof OpenAI.BadRequestError && e.status === 400 && /unsupported keyword\(s\): minimum/.test(e.message));
+  });
+
+  // The tool round trip with openai-node: the call sent back with arguments as a JSON string and an
+  // id, the result by tool_call_id, tool_choice honoured (none drops the tools; required is a 400 until
+  // constrained decoding exists). The model's text is random: the prompt and the shapes are checked.
+  test('tools: the round trip renders each turn; tool_choice none / required', async () => {
+    const msgs = [{ role: 'user', content: 'What is the weather in Paris?' }];
+    const first = await client.chat.completions.create({ model: TOOL_MODEL, messages: msgs, tools: TOOLS,
+      max_tokens: 6, temperature: 0 });
+    const choice = first.choices[0];
+    assert.equal(choice.message.role, 'assistant');
+    assert.ok(['stop', 'length', 'tool_calls'].includes(choice.finish_reason), choice.finish_reason);
+    for (const c of choice.message.tool_calls ?? []) assert.equal(typeof c.function.arguments, 'string');
+    const none = await client.chat.completions.create({ model: TOOL_MODEL, messages: msgs, tools: TOOLS,
+      tool_choice: 'none', max_tokens: 2 });
+    const bare = await client.chat.completions.create({ model: TOOL_MODEL, messages: msgs, max_tokens: 2 });
+    assert.equal(none.usage.prompt_tokens, bare.usage.prompt_tokens, 'tool_choice none leaves the tools out');
+    assert.ok(first.usage.prompt_tokens > bare.usage.prompt_tokens + 20, 'the tool definitions are in the prompt');
+    msgs.push({ role: 'assistant', content: null, tool_calls: [{ id: 'call_k3x9q2ab', type: 'function',
+      function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] });
+    msgs.push({ role: 'tool', tool_call_id: 'call_k3x9q2ab', content: '11 degrees and sunny' });
+    const second = await client.chat.completions.create({ model: TOOL_MODEL, messages: msgs, tools: TOOLS,
+      max_tokens: 6, temperature: 0 });
+    assert.equal(second.choices[0].message.role, 'assistant');
+    assert.ok(second.usage.prompt_tokens > first.usage.prompt_tokens + 10, 'the call and its result are in the prompt');
+    const stream = await client.chat.completions.create({ model: TOOL_MODEL, messages: msgs, tools: TOOLS,
+      max_tokens: 6, stream: true });
+    let finish = null;
+    for await (const c of stream) finish = c.choices[0]?.finish_reason ?? finish;
+    assert.ok(['stop', 'length', 'tool_calls'].includes(finish), `a finish_reason ends the stream: ${finish}`);
+    await rejectsWith(() => client.chat.completions.create({ model: TOOL_MODEL, messages: msgs, tools: TOOLS,
+      tool_choice: 'required' }), OpenAI.BadRequestError, 400, /tool_choice "required" is not supported/);
+    await rejectsWith(() => client.chat.completions.create({ model: MODEL, messages: msgs, tools: TOOLS }),
+      OpenAI.BadRequestError, 400, /does not support tools/);
   });
 });

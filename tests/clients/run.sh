@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # tests/clients/run.sh G2C_BINARY: the official `ollama` and `openai` npm clients, then g2c's own Ollama and
 # OpenAI backends (`g2c bench-backends`), against one `g2c serve` on a temporary copy of the test models.
-#   1. copies stories260K and TinyStories-656K into a temporary models dir (copy/delete run there);
+#   1. copies stories260K and TinyStories-656K into a temporary models dir (copy/delete run there), and
+#      writes qwen-tools.gguf: stories260K with Qwen 2.5's chat template (`g2c template --write-gguf`),
+#      the model of the tool round trips;
 #   2. starts `g2c serve --port 0` and reads the port from its one stdout line;
 #   3. node --test (ollama.test.mjs, openai.test.mjs, protocol.test.mjs) with G2C_BASE_URL set;
 #   4. g2c bench-backends: one local row and two served rows (ollama:, openai:), three results asserted;
@@ -17,7 +19,7 @@ G2C=$(readlink -f "$1")
 [ -x "$G2C" ] || die "no g2c binary at $1 (build the g2c target first)"
 HERE=$(cd "$(dirname "$0")" && pwd)
 SHARED=${G2C_SHARED_DIR:-$HERE/../../../shared}
-CTX=512
+CTX=1024  # the tool round trips (Qwen 2.5 template, tools, a call and its result) need ~700 of these tiny-vocabulary tokens
 START_TIMEOUT_S=20
 STOP_TIMEOUT_S=5
 
@@ -52,6 +54,10 @@ for f in stories260K.gguf TinyStories-656K-Q8_0.gguf; do
   [ -f "$SHARED/models/$f" ] || die "no $SHARED/models/$f (set G2C_SHARED_DIR)"
   cp "$SHARED/models/$f" "$TMP/models/"
 done
+"$G2C" template --template-file "$HERE/../tokenizer/data/templates/Qwen-Qwen2.5-7B-Instruct.jinja" \
+  --write-gguf "$SHARED/models/stories260K.gguf" -o "$TMP/models/qwen-tools.gguf" ||
+  die "g2c template --write-gguf failed"
+
 
 # 2. The server, on a port the kernel picks; its first stdout line says which.
 "$G2C" serve --port 0 --models-dir "$TMP/models" --parallel 4 --ctx "$CTX" >"$TMP/serve.out" 2>"$TMP/serve.err" &

@@ -4,12 +4,17 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "common/test_util.hpp"
 #include "g2c/core/error.hpp"
+#include "g2c/gguf/gguf.hpp"
 #include "g2c/inference/artifact.hpp"
 #include "g2c/inference/benchmark.hpp"
 #include "g2c/inference/local_backend.hpp"
@@ -223,6 +228,79 @@ TEST(LocalBackend, ChatUsesThePlainFallbackWithoutTemplate) {
   EXPECT_EQ(r.message.content, trimmed);
   const std::vector<ToolSpec> tools = {nlohmann::json{{"type", "function"}, {"function", {{"name", "f"}}}}};
   EXPECT_THROW(b->chat(msgs, tools, greedy(4)), UnsupportedError);
+}
+
+std::string read_text(const std::string& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+TEST(LocalBackend, ChatWithToolsRendersWhatJinja2Renders) {
+  // stories260K given Qwen 2.5's template (as `g2c template --write-gguf` writes it): chat() with tools,
+  // an assistant call and its result renders, token for token, what Python's jinja2 renders
+  // (tests/tokenizer/jinja_reference.py). Its output is random text: no call is expected back.
+  const std::string tdir = G2C_TOKENIZER_TEST_DIR;
+  const std::string tmpl_text = read_text(tdir + "/data/templates/Qwen-Qwen2.5-7B-Instruct.jinja");
+  test::TempDir dir;
+  const std::string path = dir.file("qwen-tools.gguf");
+  {
+    const auto in = gguf::File::open(kModels + "/stories260K.gguf");
+    gguf::Writer w(in->alignment());
+    for (const auto& kv : in->kvs()) w.set(kv.key, kv.value);
+    w.set("tokenizer.chat_template", gguf::Value::str(tmpl_text));
+    for (const auto& t : in->tensors())
+      w.add_tensor(t.name, t.type, std::span<const std::int64_t>(t.ne.data(), t.n_dims),
+                   std::span<const std::uint8_t>(t.data, t.n_bytes));
+    w.write(path);
+  }
+  std::shared_ptr<const model::Model> m = model::Model::load(path);
+  std::shared_ptr<const tokenizer::Tokenizer> tok = tokenizer::Tokenizer::from_gguf(*m->gguf());
+  LocalTransformerBackend b(m, tok, "qwen-tools");
+  EXPECT_EQ(b.chat_template().family, tokenizer::ChatFamily::kHermes);
+  EXPECT_EQ(b.info().extra["chat_template"], "hermes");
+  ToolCall call;
+  call.id = "call_abc12345";
+  call.name = "get_weather";
+  call.arguments = {{"city", "Paris"}};
+  std::vector<ChatMessage> msgs = {{"user", "Weather in Paris?", {}, "", ""},
+                                   {"assistant", "", {call}, "", ""},
+                                   {"tool", "11 degrees", {}, "get_weather", "call_abc12345"}};
+  const nlohmann::json tool = {
+      {"type", "function"},
+      {"function",
+       {{"name", "get_weather"},
+        {"description", "Get the weather"},
+        {"parameters", {{"type", "object"}, {"properties", {{"city", {{"type", "string"}}}}}}}}}};
+  const ChatResult r = b.chat(msgs, {tool}, greedy(4));
+  EXPECT_EQ(r.message.role, "assistant");
+  EXPECT_EQ(r.message.tool_calls.size(), r.tool_calls.size());
+  // The reference: the same conversation in Hugging Face's shape, rendered by jinja2.
+  const nlohmann::ordered_json hf = nlohmann::ordered_json::parse(R"([
+    {"role": "user", "content": "Weather in Paris?"},
+    {"role": "assistant", "content": "", "tool_calls": [{"id": "call_abc12345", "type": "function",
+      "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]},
+    {"role": "tool", "content": "11 degrees", "tool_call_id": "call_abc12345", "name": "get_weather"}])");
+  const nlohmann::ordered_json jobs = nlohmann::ordered_json::array(
+      {{{"template", tmpl_text},
+        {"context",
+         {{"messages", hf},
+          {"tools", nlohmann::ordered_json::array({nlohmann::ordered_json::parse(tool.dump())})},
+          {"documents", nullptr},
+          {"add_generation_prompt", true},
+          {"bos_token", "<s>"},
+          {"eos_token", "</s>"}}}}});
+  std::ofstream(dir.file("jobs.json")) << jobs.dump();
+  const std::string cmd = "/usr/bin/python3 '" + tdir + "/jinja_reference.py' '" + dir.file("jobs.json") + "' > '" +
+                          dir.file("out.json") + "'";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  const auto out = nlohmann::json::parse(read_text(dir.file("out.json")));
+  ASSERT_TRUE(out[0]["ok"].get<bool>()) << out.dump();
+  EXPECT_EQ(r.prompt_tokens,
+            static_cast<std::int64_t>(tok->encode(out[0]["text"].get<std::string>(), true, true).size()));
+  // A template with no tool-call format (stories260K's plain fallback) refuses tools.
+  EXPECT_THROW(make_local()->chat(msgs, {tool}, greedy(2)), UnsupportedError);
 }
 
 TEST(LocalBackend, ChatTemplateComesFromTheGguf) {

@@ -178,13 +178,49 @@ TEST(RequestParse, Embeddings) {
 
 TEST(RequestParse, ToolsAndFormatAreRefusedUntilSupported) {
   std::string param;
+  // Tools are shape-checked here; whether the model can use them is decided with its template.
   EXPECT_EQ(error_of(
                 [] {
                   parse_ollama_chat({{"model", "llama3"}, {"tools", {{{"type", "function"}}}}});
                 },
                 &param),
-            "llama3 does not support tools");
+            "invalid request: tools[0].function must be an object");
   EXPECT_EQ(param, "tools");
+  const json tool = {{"type", "function"}, {"function", {{"name", "f"}, {"parameters", json::object()}}}};
+  EXPECT_EQ(parse_ollama_chat({{"model", "m"}, {"tools", {tool}}}).tools.size(), 1u);
+  EXPECT_EQ(error_of([] {
+              parse_ollama_generate({{"model", "m"}, {"tools", {{{"type", "function"}}}}});
+            }),
+            "m does not support tools");
+  // tool_choice: none drops the tools, auto keeps them, required / named are refused (no grammar for the call formats
+  // yet).
+  const json tmsgs = json::array({{{"role", "user"}, {"content", "x"}}});
+  EXPECT_EQ(
+      parse_openai_chat({{"model", "m"}, {"messages", tmsgs}, {"tools", {tool}}, {"tool_choice", "none"}}).tools.size(),
+      0u);
+  EXPECT_EQ(
+      parse_openai_chat({{"model", "m"}, {"messages", tmsgs}, {"tools", {tool}}, {"tool_choice", "auto"}}).tools.size(),
+      1u);
+  EXPECT_NE(
+      error_of(
+          [&] {
+            parse_openai_chat({{"model", "m"}, {"messages", tmsgs}, {"tools", {tool}}, {"tool_choice", "required"}});
+          },
+          &param)
+          .find("tool_choice \"required\" is not supported"),
+      std::string::npos);
+  EXPECT_EQ(param, "tool_choice");
+  EXPECT_NE(error_of([&] {
+              parse_openai_chat({{"model", "m"},
+                                 {"messages", tmsgs},
+                                 {"tools", {tool}},
+                                 {"tool_choice", {{"type", "function"}, {"function", {{"name", "f"}}}}}});
+            }).find("(function f)"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] {
+              parse_openai_chat({{"model", "m"}, {"messages", tmsgs}, {"tool_choice", "sometimes"}});
+            }).find("not one of none, auto, required"),
+            std::string::npos);
   EXPECT_EQ(parse_ollama_chat({{"model", "m"}, {"tools", json::array()}, {"format", ""}}).model, "m");
   // Structured output: format "json" / a schema and response_format json_object / json_schema become a
   // grammar; a schema g2c cannot convert is a 400 naming the field.

@@ -19,10 +19,12 @@ ServeFixture::ServeFixture(const ServeConfig& cfg) {
   if (cfg.models_dir) {
     dir_ = std::make_unique<TempDir>();
     models_dir_ = dir_->path().string();
-    for (const std::string& m : cfg.models) fs::copy_file(shared_path(m), dir_->path() / fs::path(m).filename());
+    for (const std::string& m : cfg.models)
+      fs::copy_file(fs::path(m).is_absolute() ? m : shared_path(m), dir_->path() / fs::path(m).filename());
     o.pool.models_dirs = {models_dir_};
   } else {
-    for (const std::string& m : cfg.models) o.pool.model_files.push_back(shared_path(m));
+    for (const std::string& m : cfg.models)
+      o.pool.model_files.push_back(fs::path(m).is_absolute() ? m : shared_path(m));
   }
   server_ = std::make_unique<server::Server>(o);
   port_ = server_->bind();

@@ -19,7 +19,7 @@
 namespace g2c::test {
 
 struct ServeConfig {
-  std::vector<std::string> models;  // paths relative to ../shared, served by file stem
+  std::vector<std::string> models;  // paths relative to ../shared (or absolute), served by file stem
   int parallel = 4;
   int ctx = 256;
   int queue = 64;

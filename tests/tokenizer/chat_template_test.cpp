@@ -81,15 +81,24 @@ TEST(ChatTemplate, Llama3MatchesLlamaCppGolden) {
   EXPECT_EQ(detect_chat_template(kLlama3Jinja).family, ChatFamily::kLlama3);
 }
 
+// The hand-written renderer a template falls back to when its Jinja does not parse (the Jinja path
+// itself is checked against jinja2 in chat_template_jinja_test.cpp).
+ChatTemplate fallback(std::string_view src) {
+  ChatTemplate t = detect_chat_template(src);
+  t.jinja.reset();
+  return t;
+}
+
 TEST(ChatTemplate, Llama2VariantsMatchLlamaCppGoldens) {
-  // llama.cpp goldens for three llama2-family templates; the variant is read off the template text.
-  EXPECT_EQ(render_chat(kMistralV02Jinja, conversation(), true),
+  // llama.cpp goldens (its non-Jinja renderers) for three llama2-family templates; the variant is read
+  // off the template text, for the fallback.
+  EXPECT_EQ(render_chat(fallback(kMistralV02Jinja), conversation(), true),
             "[INST] You are a helpful assistant\nHello [/INST]Hi there</s>[INST] Who are you [/INST]   I am an "
             "assistant   </s>[INST] Another question [/INST]");
-  EXPECT_EQ(render_chat(kFusionNetJinja, conversation(), true),
+  EXPECT_EQ(render_chat(fallback(kFusionNetJinja), conversation(), true),
             "[INST] <<SYS>>\nYou are a helpful assistant\n<</SYS>>\n\nHello [/INST] Hi there </s><s>[INST] Who are "
             "you [/INST]    I am an assistant    </s><s>[INST] Another question [/INST]");
-  EXPECT_EQ(render_chat(kVigogneJinja, conversation(), true),
+  EXPECT_EQ(render_chat(fallback(kVigogneJinja), conversation(), true),
             "[INST] <<SYS>>\nYou are a helpful assistant\n<</SYS>>\n\nHello [/INST] Hi there </s>[INST] Who are you "
             "[/INST] I am an assistant </s>[INST] Another question [/INST]");
 }
@@ -108,12 +117,17 @@ TEST(ChatTemplate, ZephyrHandWritten) {
   const std::string expected =
       "<|system|>\nYou are a helpful assistant</s>\n<|user|>\nHello</s>\n<|assistant|>\nHi there</s>\n<|user|>\nWho "
       "are you</s>\n<|assistant|>\n   I am an assistant   </s>\n<|user|>\nAnother question</s>\n<|assistant|>\n";
-  EXPECT_EQ(render_chat(kZephyrJinja, conversation(), true), expected);
+  EXPECT_EQ(render_chat(fallback(kZephyrJinja), conversation(), true), expected);
   EXPECT_EQ(render_chat("zephyr", conversation(), true), expected);
+  // The Jinja itself, with eos_token "</s>", writes the same.
+  ChatRequest req;
+  for (const ChatTurn& t : conversation()) req.messages.push_back({{"role", t.role}, {"content", t.content}});
+  req.eos_token = "</s>";
+  EXPECT_EQ(render_chat(detect_chat_template(kZephyrJinja), req), expected);
   // StableLM-Zephyr spells its end of turn <|endoftext|>.
   std::string stablelm = std::string(kZephyrJinja) + "{# <|endoftext|> #}";
   EXPECT_EQ(detect_chat_template(stablelm).zephyr_eos, "<|endoftext|>");
-  EXPECT_EQ(render_chat(stablelm, {{"user", "Hi"}}, true), "<|user|>\nHi<|endoftext|>\n<|assistant|>\n");
+  EXPECT_EQ(render_chat(fallback(stablelm), {{"user", "Hi"}}, true), "<|user|>\nHi<|endoftext|>\n<|assistant|>\n");
 }
 
 TEST(ChatTemplate, GenerationPromptSwitch) {
@@ -130,9 +144,17 @@ TEST(ChatTemplate, PlainFallbackForUnknownTemplates) {
   const std::string expected =
       "System: Be brief.\n\nUser: Weather in Paris?\n\nAssistant: \n\nTool (get_weather): 11 degrees\n\nAssistant:";
   EXPECT_EQ(render_chat("", msgs, true), expected);
-  EXPECT_EQ(detect_chat_template(kPhi3Jinja).family, ChatFamily::kPlain);
-  EXPECT_EQ(render_chat(kPhi3Jinja, msgs, true), expected);
-  EXPECT_EQ(render_chat("{{ messages }}", msgs, true), expected);
+  // This Phi-3 template builds its markers ('<|' + role + '|>'), so no marker matches: "other",
+  // rendered by its Jinja; the fallback of an unrecognised template is plain.
+  EXPECT_EQ(detect_chat_template(kPhi3Jinja).family, ChatFamily::kOther);
+  EXPECT_EQ(render_chat(fallback(kPhi3Jinja), msgs, true), expected);
+  EXPECT_EQ(detect_chat_template("{{ messages }}").family, ChatFamily::kOther);
+  EXPECT_EQ(render_chat(fallback("{{ messages }}"), msgs, true), expected);
+  // An unknown template that g2c cannot parse: plain, with the reason kept.
+  const ChatTemplate bad = detect_chat_template("{% call x() %}{% endcall %}");
+  EXPECT_FALSE(bad.jinja);
+  EXPECT_EQ(bad.family, ChatFamily::kPlain);
+  EXPECT_EQ(render_chat(bad, msgs, true), expected);
 }
 
 TEST(ChatTemplate, DetectsFamiliesFromMarkers) {

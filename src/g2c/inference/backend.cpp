@@ -1,5 +1,7 @@
 #include "g2c/inference/backend.hpp"
 
+#include <random>
+
 #include "g2c/core/error.hpp"
 #include "g2c/core/timer.hpp"
 
@@ -77,6 +79,56 @@ std::vector<tokenizer::ChatTurn> chat_turns(const std::vector<ChatMessage>& mess
   turns.reserve(messages.size());
   for (const ChatMessage& m : messages) turns.push_back({m.role, m.content, m.tool_name});
   return turns;
+}
+
+tokenizer::ChatRequest chat_request(const std::vector<ChatMessage>& messages, const std::vector<ToolSpec>& tools) {
+  using OJson = nlohmann::ordered_json;
+  tokenizer::ChatRequest req;
+  for (const ChatMessage& m : messages) {
+    OJson j = {{"role", m.role}, {"content", m.content}};
+    if (!m.tool_calls.empty()) {
+      OJson calls = OJson::array();
+      for (const ToolCall& c : m.tool_calls) {
+        OJson args = c.arguments.is_object() ? OJson::parse(c.arguments.dump()) : OJson::object();
+        if (!c.arguments_valid && c.arguments.is_string()) args = c.arguments.get<std::string>();
+        OJson call = {{"id", c.id}, {"type", "function"}, {"function", {{"name", c.name}, {"arguments", args}}}};
+        if (c.id.empty()) call.erase("id");
+        calls.push_back(std::move(call));
+      }
+      j["tool_calls"] = std::move(calls);
+    }
+    if (!m.tool_call_id.empty()) j["tool_call_id"] = m.tool_call_id;
+    if (!m.tool_name.empty()) j["name"] = m.tool_name;
+    req.messages.push_back(std::move(j));
+  }
+  if (!tools.empty()) {
+    req.tools = OJson::array();
+    for (const ToolSpec& t : tools) req.tools.push_back(OJson::parse(t.dump()));
+  }
+  return req;
+}
+
+std::string new_tool_call_id(tokenizer::ChatFamily family) {
+  static const std::string kLower = "abcdefghijklmnopqrstuvwxyz0123456789";
+  static const std::string kAlnum = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  const bool mistral = family == tokenizer::ChatFamily::kMistralNemo;
+  const std::string& chars = mistral ? kAlnum : kLower;
+  std::string id = mistral ? "" : "call_";
+  for (int i = 0; i < (mistral ? 9 : 8); ++i) id += chars[rng() % chars.size()];
+  return id;
+}
+
+std::vector<ToolCall> tool_calls_of(const tokenizer::ParsedChat& parsed, tokenizer::ChatFamily family) {
+  std::vector<ToolCall> out;
+  for (const tokenizer::ParsedToolCall& p : parsed.tool_calls) {
+    ToolCall c;
+    c.id = p.id.empty() ? new_tool_call_id(family) : p.id;
+    c.name = p.name;
+    c.arguments = nlohmann::json::parse(p.arguments.dump());
+    out.push_back(std::move(c));
+  }
+  return out;
 }
 
 ToolCall tool_call_from_json(const nlohmann::json& j) {

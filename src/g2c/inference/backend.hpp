@@ -30,6 +30,7 @@
 #include <nlohmann/json.hpp>
 
 #include "g2c/tokenizer/chat_template.hpp"
+#include "g2c/tokenizer/tool_calls.hpp"
 
 namespace g2c::inference {
 
@@ -112,6 +113,9 @@ struct ChatResult {
   nlohmann::json timings = nlohmann::json::object();
   std::string done_reason;
   BackendInfo backend;
+  // "tool_call_error" (string): the model wrote a malformed call; it is in message.content as text.
+  // "reasoning_content" (string): the model's thinking (DeepSeek R1 <think>), kept out of content.
+  nlohmann::json metadata = nlohmann::json::object();
 };
 
 // A Backend need not be thread-safe. The HTTP backends keep no per-request state (one connection per
@@ -141,6 +145,15 @@ class Backend {
 nlohmann::json message_to_json(const ChatMessage& m, bool arguments_as_string);
 // What a chat template reads of each message (role, content, tool name), for tokenizer::render_chat.
 std::vector<tokenizer::ChatTurn> chat_turns(const std::vector<ChatMessage>& messages);
+// The conversation and tools in Hugging Face's shapes, for tokenizer::render_chat (assistant
+// tool_calls as {id, type: "function", function: {name, arguments: object}}; a tool result's
+// tool_call_id and its tool name as "name").
+tokenizer::ChatRequest chat_request(const std::vector<ChatMessage>& messages, const std::vector<ToolSpec>& tools);
+// A new call id for a call the model wrote without one: "call_" + 8 lowercase alphanumerics (Ollama's
+// shape), or 9 alphanumerics for mistral-nemo, whose template refuses any other id.
+std::string new_tool_call_id(tokenizer::ChatFamily family);
+// Parsed calls -> the course's ToolCalls (ids filled in where the model gave none).
+std::vector<ToolCall> tool_calls_of(const tokenizer::ParsedChat& parsed, tokenizer::ChatFamily family);
 // Parses a tool call in either shape: {"id","function":{"name","arguments"}} with arguments an object
 // (Ollama) or a JSON string (OpenAI).
 ToolCall tool_call_from_json(const nlohmann::json& j);

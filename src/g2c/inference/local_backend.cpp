@@ -1,5 +1,7 @@
 #include "g2c/inference/local_backend.hpp"
 
+#include "g2c/tokenizer/jinja.hpp"
+
 #include <algorithm>
 #include <map>
 #include <string_view>
@@ -77,9 +79,10 @@ LocalTransformerBackend::LocalTransformerBackend(std::shared_ptr<const model::Mo
   naive_ = context.naive;
   ctx_ = std::make_unique<model::Context>(*model_, context);
 
-  std::string tmpl_src;
-  if (const gguf::File* f = model_->gguf()) tmpl_src = f->get_str("tokenizer.chat_template").value_or("");
-  chat_template_ = tokenizer::detect_chat_template(tmpl_src);
+  if (const gguf::File* f = model_->gguf()) gguf_chat_ = tokenizer::read_gguf_chat(*f);
+  chat_template_ = tokenizer::detect_chat_template(gguf_chat_.chat_template);
+  tool_template_ = gguf_chat_.tool_use_template.empty() ? chat_template_
+                                                        : tokenizer::detect_chat_template(gguf_chat_.tool_use_template);
 
   extra_ = nlohmann::json::object();
   extra_["arch"] = model_->hparams().arch_name;
@@ -213,22 +216,45 @@ InferenceResult LocalTransformerBackend::run(const std::string& prompt, const Ge
 ChatResult LocalTransformerBackend::chat(const std::vector<ChatMessage>& messages, const std::vector<ToolSpec>& tools,
                                          const GenerateOptions& opts) {
   const std::int64_t t0 = now_ns();
-  if (!tools.empty()) {
-    throw UnsupportedError("backend '" + name_ + "' (" + model_id_ + "): tool calls are not supported in-process (" +
+  const tokenizer::ChatTemplate& tmpl = tools.empty() ? chat_template_ : tool_template_;
+  if (!tools.empty() && !tokenizer::supports_tools(tmpl)) {
+    throw UnsupportedError("backend '" + name_ + "' (" + model_id_ + "): the chat template (" +
+                           tokenizer::family_name(tmpl.family) + ") has no tool-call format g2c parses (" +
                            std::to_string(tools.size()) + " tool(s) given)");
   }
-  const bool plain = chat_template_.family == tokenizer::ChatFamily::kPlain;
+  const bool plain = !tmpl.jinja && tmpl.family == tokenizer::ChatFamily::kPlain;
   GenerateOptions o = opts;
   if (plain) {
     // The fallback layout has no end-of-turn token: the next "User:" / "System:" line ends the reply.
     o.stop.push_back("\nUser:");
     o.stop.push_back("\nSystem:");
   }
-  InferenceResult r =
-      run(tokenizer::render_chat(chat_template_, chat_turns(messages), /*add_generation_prompt=*/true), o, nullptr);
+  std::string prompt;
+  if (tmpl.jinja) {
+    tokenizer::ChatRequest req = chat_request(messages, tools);
+    req.bos_token = gguf_chat_.bos_token;
+    req.eos_token = gguf_chat_.eos_token;
+    try {
+      prompt = tokenizer::render_prompt(tmpl, req);
+    } catch (const tokenizer::jinja::TemplateRaised& e) {
+      throw InvalidArgument("backend '" + name_ + "': the chat template refuses this conversation: " + e.what());
+    }
+  } else {
+    prompt = tokenizer::render_chat(tmpl, chat_turns(messages), /*add_generation_prompt=*/true);
+  }
+  InferenceResult r = run(prompt, o, nullptr);
   ChatResult out;
   out.message.role = "assistant";
   out.message.content = plain ? trim(r.completion) : r.completion;
+  const bool reasoning = tmpl.family == tokenizer::ChatFamily::kDeepSeekR1;
+  if (!tools.empty() || reasoning) {
+    const tokenizer::ParsedChat parsed = tokenizer::parse_tool_calls(tmpl.family, r.completion, reasoning);
+    out.message.content = parsed.content;
+    if (!tools.empty()) out.message.tool_calls = tool_calls_of(parsed, tmpl.family);
+    out.tool_calls = out.message.tool_calls;
+    if (!parsed.tool_call_error.empty()) out.metadata["tool_call_error"] = parsed.tool_call_error;
+    if (!parsed.reasoning_content.empty()) out.metadata["reasoning_content"] = parsed.reasoning_content;
+  }
   out.prompt_tokens = r.prompt_tokens;
   out.completion_tokens = r.completion_tokens;
   for (const char* key : {"prompt_eval_ms", "eval_ms"}) out.timings[key] = r.metadata[key];

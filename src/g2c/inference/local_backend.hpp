@@ -70,9 +70,13 @@ class LocalTransformerBackend : public Backend {
   InferenceResult complete(const std::string& prompt, const GenerateOptions& opts = {}) override;
   InferenceResult stream(const std::string& prompt, const GenerateOptions& opts,
                          const ChunkCallback& on_chunk) override;
-  // Renders `messages` with chat_template() and completes. The plain fallback also stops at
-  // "\nUser:" / "\nSystem:" (the next turn) and trims the reply. Tools: UnsupportedError (the
-  // local models here have no tool-call format we parse yet).
+  // Renders `messages` (and `tools`) with chat_template() - or, with tools, the GGUF's
+  // tokenizer.chat_template.tool_use when it has one - and completes. The plain fallback also stops at
+  // "\nUser:" / "\nSystem:" (the next turn) and trims the reply. With tools, the reply is parsed in
+  // the template family's tool-call format (tokenizer/tool_calls.hpp): the calls go to
+  // result.tool_calls (ids made up where the model gives none), a malformed call stays text with
+  // metadata["tool_call_error"]. Tools with a template that has no tool-call format: UnsupportedError.
+  // A conversation the template refuses (raise_exception): InvalidArgument with its message.
   ChatResult chat(const std::vector<ChatMessage>& messages, const std::vector<ToolSpec>& tools = {},
                   const GenerateOptions& opts = {}) override;
 
@@ -87,8 +91,10 @@ class LocalTransformerBackend : public Backend {
   bool naive_ = false;
   nlohmann::json extra_;
   tokenizer::ChatTemplate chat_template_;
-  std::mutex mu_;                        // guards ctx_: one generation at a time
-  std::unique_ptr<model::Context> ctx_;  // the KV cache and scratch, allocated once
+  tokenizer::ChatTemplate tool_template_;  // tokenizer.chat_template.tool_use, else chat_template_
+  tokenizer::GgufChat gguf_chat_;          // bos / eos text for the templates
+  std::mutex mu_;                          // guards ctx_: one generation at a time
+  std::unique_ptr<model::Context> ctx_;    // the KV cache and scratch, allocated once
 };
 
 // The weight type most of a model's matrices use ("F32", "Q8_0", ...): the quantization a user

@@ -119,6 +119,8 @@ ServedModel::ServedModel(const ModelFile& file, const PoolOptions& opts) : file_
   so.queue_max = opts.queue;
   scheduler_ = std::make_unique<engine::Scheduler>(*opened_.model, *opened_.tokenizer, so);
   chat_template_ = tokenizer::detect_chat_template(file.chat_template);
+  tool_template_ =
+      file.tool_use_template.empty() ? chat_template_ : tokenizer::detect_chat_template(file.tool_use_template);
   load_ns_ = now_ns() - t0;
 }
 
@@ -214,7 +216,11 @@ std::optional<ModelFile> ModelPool::describe(const std::string& path, const std:
       f.format = "gguf";
       for (const auto& t : g->tensors()) f.n_params += static_cast<std::uint64_t>(t.n_elements());
       for (const auto& kv : g->kvs()) f.metadata[kv.key] = value_json(kv.value);
-      f.chat_template = g->get_str("tokenizer.chat_template").value_or("");
+      const tokenizer::GgufChat chat = tokenizer::read_gguf_chat(*g);
+      f.chat_template = chat.chat_template;
+      f.tool_use_template = chat.tool_use_template;
+      f.bos_text = chat.bos_token;
+      f.eos_text = chat.eos_token;
     } else {
       f.format = "llama2c";
       f.n_params = m->weight_bytes() / sizeof(float);

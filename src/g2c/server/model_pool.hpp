@@ -58,6 +58,8 @@ struct ModelFile {
   std::int64_t n_ctx_train = 0;
   std::int64_t n_embd = 0;
   std::string chat_template;                           // the GGUF's tokenizer.chat_template, "" when none
+  std::string tool_use_template;                       // tokenizer.chat_template.tool_use, "" when none
+  std::string bos_text, eos_text;                      // the BOS / EOS tokens' text, for the templates
   nlohmann::json metadata = nlohmann::json::object();  // GGUF key/values (arrays kept whole)
 };
 
@@ -76,6 +78,8 @@ class ServedModel {
   // The chat template chat requests render with, and whether the GGUF had one (generate requests with
   // no template are sent as they are, as Ollama's default template does).
   const tokenizer::ChatTemplate& chat_template() const { return chat_template_; }
+  // The template for requests with tools: tokenizer.chat_template.tool_use when the GGUF has one.
+  const tokenizer::ChatTemplate& tool_template() const { return tool_template_; }
   bool has_chat_template() const { return !file_.chat_template.empty(); }
   std::int32_t n_ctx() const { return scheduler_->n_ctx(); }
   std::int64_t load_ns() const { return load_ns_; }
@@ -98,6 +102,7 @@ class ServedModel {
   engine::OpenedModel opened_;
   std::unique_ptr<engine::Scheduler> scheduler_;
   tokenizer::ChatTemplate chat_template_;
+  tokenizer::ChatTemplate tool_template_;
   std::int32_t threads_ = 0;
   std::int64_t load_ns_ = 0;
   mutable std::atomic<std::int32_t> clamped_ctx_max_{0};

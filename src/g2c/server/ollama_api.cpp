@@ -1,6 +1,8 @@
 // The Ollama API (api-compat.md §2): /, /api/version, tags, show, ps, generate, chat, embed, embeddings,
 // pull, delete, copy.
 
+#include <optional>
+
 #include <fmt/format.h>
 
 #include "g2c/core/log.hpp"
@@ -40,7 +42,28 @@ struct Exchange {
   bool stream = true;
   bool context = false;  // return the token ids (generate, not raw)
   std::int64_t t0 = 0;   // the handler's start
+  ChatPrompt reply;      // chat: how the reply is read (tool calls, reasoning); text unused
 };
+
+// Ollama's tool_calls: [{id, function: {index, name, arguments: object}}].
+Json ollama_tool_calls(const tokenizer::ParsedChat& parsed, tokenizer::ChatFamily family) {
+  Json calls = Json::array();
+  const std::vector<inference::ToolCall> tc = inference::tool_calls_of(parsed, family);
+  for (std::size_t i = 0; i < tc.size(); ++i)
+    calls.push_back(
+        {{"id", tc[i].id}, {"function", {{"index", i}, {"name", tc[i].name}, {"arguments", tc[i].arguments}}}});
+  return calls;
+}
+
+// The parsed reply into an Ollama chat object: content, tool_calls, thinking; a malformed call is
+// left as content and named in "tool_call_error".
+void put_parsed(const Exchange& ex, Json& j, const tokenizer::ParsedChat& parsed, const std::string& content) {
+  j["message"] = {{"role", "assistant"}, {"content", content}};
+  if (ex.reply.tools && !parsed.tool_calls.empty())
+    j["message"]["tool_calls"] = ollama_tool_calls(parsed, ex.reply.family);
+  if (!parsed.reasoning_content.empty()) j["message"]["thinking"] = parsed.reasoning_content;
+  if (!parsed.tool_call_error.empty()) j["tool_call_error"] = parsed.tool_call_error;
+}
 
 Json chunk_base(const Exchange& ex) { return {{"model", ex.model}, {"created_at", created_at()}}; }
 
@@ -81,7 +104,12 @@ void answer(ServerState& st, httplib::Response& res, Lease lease, std::vector<st
     if (r.stop_reason == engine::StopReason::kCanceled)
       throw ApiError(503, "generation canceled: the server is shutting down");
     Json j = chunk_base(ex);
-    put_text(ex, j, r.text);
+    if (ex.chat && ex.reply.parse()) {
+      const tokenizer::ParsedChat parsed = tokenizer::parse_tool_calls(ex.reply.family, r.text, ex.reply.reasoning);
+      put_parsed(ex, j, parsed, parsed.content);
+    } else {
+      put_text(ex, j, r.text);
+    }
     if (logprobs) {
       Json lp = Json::array();
       for (std::size_t i = 0; i < r.tokens.size(); ++i)
@@ -96,11 +124,15 @@ void answer(ServerState& st, httplib::Response& res, Lease lease, std::vector<st
   }
   stream_response(st, res, "application/x-ndjson", [gen, held, ex, logprobs](const auto& write) {
     std::vector<Piece> pieces;
+    // With tools, text that may be a call is held back; the calls come whole in one chunk at the end.
+    std::optional<tokenizer::ToolCallStream> calls;
+    if (ex.chat && ex.reply.parse()) calls.emplace(ex.reply.family, ex.reply.reasoning);
     while (gen->next(pieces)) {
       for (const Piece& p : pieces) {
-        if (p.text.empty() && !(logprobs && p.token >= 0)) continue;
+        const std::string text = calls ? calls->feed(p.text) : p.text;
+        if (text.empty() && !(logprobs && p.token >= 0)) continue;
         Json c = chunk_base(ex);
-        put_text(ex, c, p.text);
+        put_text(ex, c, text);
         c["done"] = false;
         if (logprobs && p.token >= 0) c["logprobs"] = Json::array({logprob_entry(**held, p.token, p.logprob, p.top)});
         if (!write(dumps(c) + "\n")) {
@@ -120,6 +152,16 @@ void answer(ServerState& st, httplib::Response& res, Lease lease, std::vector<st
     if (r.stop_reason == engine::StopReason::kCanceled) {
       write(dumps(Json{{"error", "generation canceled: the server is shutting down"}}) + "\n");
       return;
+    }
+    if (calls) {
+      const tokenizer::ToolCallStream::Final fin = calls->finish();
+      if (!fin.rest.empty() || !fin.parsed.tool_calls.empty() || !fin.parsed.reasoning_content.empty() ||
+          !fin.parsed.tool_call_error.empty()) {
+        Json c = chunk_base(ex);
+        put_parsed(ex, c, fin.parsed, fin.rest);
+        c["done"] = false;
+        if (!write(dumps(c) + "\n")) return;
+      }
     }
     Json f = chunk_base(ex);
     put_text(ex, f, "");
@@ -257,8 +299,9 @@ void add_ollama_routes(httplib::Server& http, ServerState& st) {
     note_num_ctx(*lease, r.sampling.num_ctx, "/api/chat");
     engine::GenerateParams params = r.sampling.params;
     params.truncate_prompt = r.truncate;
-    const std::string text = render_chat_prompt(*lease, r.messages, params.stop);
-    std::vector<std::int32_t> ids = lease->tokenizer().encode(text, true, true);
+    ex.reply = render_chat_prompt(*lease, r.model, r.messages, r.tools, params.stop);
+    std::vector<std::int32_t> ids = lease->tokenizer().encode(ex.reply.text, true, true);
+    ex.reply.text.clear();
     answer(st, res, std::move(lease), std::move(ids), params, ex);
   });
 

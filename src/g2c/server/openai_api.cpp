@@ -3,6 +3,7 @@
 // then `data: [DONE]`.
 #include <atomic>
 #include <cstring>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -134,7 +135,23 @@ struct Exchange {
   bool echo = false;
   std::string echo_text;
   bool return_tokens = false;
+  ChatPrompt reply{};  // chat: how the reply is read (tool calls, reasoning); text unused
 };
+
+// OpenAI's tool_calls: [{id, type: "function", function: {name, arguments: "<JSON string>"}}] (with
+// "index" in stream deltas). The arguments keep the key order the model wrote.
+Json openai_tool_calls(const tokenizer::ParsedChat& parsed, tokenizer::ChatFamily family, bool delta) {
+  Json calls = Json::array();
+  for (std::size_t i = 0; i < parsed.tool_calls.size(); ++i) {
+    const tokenizer::ParsedToolCall& p = parsed.tool_calls[i];
+    Json c = {{"id", p.id.empty() ? inference::new_tool_call_id(family) : p.id},
+              {"type", "function"},
+              {"function", {{"name", p.name}, {"arguments", p.arguments.dump()}}}};
+    if (delta) c["index"] = i;
+    calls.push_back(std::move(c));
+  }
+  return calls;
+}
 
 Json chunk(const Exchange& ex) {
   return {{"id", ex.id},
@@ -158,6 +175,17 @@ void answer(ServerState& st, httplib::Response& res, Lease lease, std::vector<st
     Json choice = {{"index", 0}, {"logprobs", nullptr}, {"finish_reason", engine::done_reason(r.stop_reason)}};
     if (ex.chat) {
       choice["message"] = {{"role", "assistant"}, {"content", r.text}, {"refusal", nullptr}};
+      if (ex.reply.parse()) {
+        const tokenizer::ParsedChat parsed = tokenizer::parse_tool_calls(ex.reply.family, r.text, ex.reply.reasoning);
+        const bool has_calls = ex.reply.tools && !parsed.tool_calls.empty();
+        choice["message"]["content"] = has_calls && parsed.content.empty() ? Json(nullptr) : Json(parsed.content);
+        if (has_calls) {
+          choice["message"]["tool_calls"] = openai_tool_calls(parsed, ex.reply.family, false);
+          choice["finish_reason"] = "tool_calls";
+        }
+        if (!parsed.reasoning_content.empty()) choice["message"]["reasoning_content"] = parsed.reasoning_content;
+        if (!parsed.tool_call_error.empty()) j["tool_call_error"] = parsed.tool_call_error;
+      }
       if (logprobs) {
         Json content = Json::array();
         for (std::size_t i = 0; i < r.tokens.size(); ++i)
@@ -202,7 +230,12 @@ void answer(ServerState& st, httplib::Response& res, Lease lease, std::vector<st
       return c;
     };
     std::size_t sent = 0;  // characters of text streamed so far: the legacy text_offset of the next token
-    auto emit = [&](const Piece& p) {
+    // With tools, text that may be a call is held back; the calls come whole in one delta at the end.
+    std::optional<tokenizer::ToolCallStream> calls;
+    if (ex.chat && ex.reply.parse()) calls.emplace(ex.reply.family, ex.reply.reasoning);
+    auto emit = [&](const Piece& piece) {
+      Piece shown;
+      const Piece& p = calls ? (shown = piece, shown.text = calls->feed(piece.text), shown) : piece;
       if (p.text.empty() && !((logprobs || ex.return_tokens) && p.token >= 0)) return true;
       Json lp = nullptr;
       if (logprobs && p.token >= 0) {
@@ -261,8 +294,24 @@ void answer(ServerState& st, httplib::Response& res, Lease lease, std::vector<st
       for (const Piece& p : held_back)
         if (!emit(p)) return;
     }
+    bool tool_calls_sent = false;
+    if (calls) {
+      const tokenizer::ToolCallStream::Final f = calls->finish();
+      if (!f.rest.empty() && !write(sse(delta_chunk(f.rest, nullptr)))) return;
+      if (!f.parsed.reasoning_content.empty()) {
+        Json c = delta_chunk("", nullptr);
+        c["choices"][0]["delta"] = {{"reasoning_content", f.parsed.reasoning_content}};
+        if (!write(sse(c))) return;
+      }
+      if (ex.reply.tools && !f.parsed.tool_calls.empty()) {
+        Json c = delta_chunk("", nullptr);
+        c["choices"][0]["delta"] = {{"tool_calls", openai_tool_calls(f.parsed, ex.reply.family, true)}};
+        if (!write(sse(c))) return;
+        tool_calls_sent = true;
+      }
+    }
     Json fin = delta_chunk("", nullptr);
-    fin["choices"][0]["finish_reason"] = engine::done_reason(r.stop_reason);
+    fin["choices"][0]["finish_reason"] = tool_calls_sent ? "tool_calls" : engine::done_reason(r.stop_reason);
     if (ex.chat) fin["choices"][0]["delta"] = Json::object();
     fin["timings"] = timings(r);
     write(sse(fin));
@@ -328,18 +377,20 @@ void add_openai_routes(httplib::Server& http, ServerState& st) {
               answer(st, res, std::move(lease), std::move(ids), r.sampling.params, r.stream, ex);
             });
 
-  add_route(http, st, "POST", "/v1/chat/completions", A, "/v1/chat/completions",
-            [&st](const httplib::Request& req, httplib::Response& res) {
-              const OpenAIChatRequest r = parse_openai_chat(parse_body(req.body));
-              Lease lease = st.pool.acquire(r.model, std::nullopt);
-              note_num_ctx(*lease, r.sampling.num_ctx, "/v1/chat/completions");
-              engine::GenerateParams params = r.sampling.params;
-              const std::string text = render_chat_prompt(*lease, r.messages, params.stop);
-              std::vector<std::int32_t> ids = lease->tokenizer().encode(text, true, true);
-              Exchange ex{
-                  new_id("chatcmpl"), r.model, unix_ns() / 1'000'000'000, true, r.include_usage, false, {}, false};
-              answer(st, res, std::move(lease), std::move(ids), params, r.stream, ex);
-            });
+  add_route(
+      http, st, "POST", "/v1/chat/completions", A, "/v1/chat/completions",
+      [&st](const httplib::Request& req, httplib::Response& res) {
+        const OpenAIChatRequest r = parse_openai_chat(parse_body(req.body));
+        Lease lease = st.pool.acquire(r.model, std::nullopt);
+        note_num_ctx(*lease, r.sampling.num_ctx, "/v1/chat/completions");
+        engine::GenerateParams params = r.sampling.params;
+        ChatPrompt prompt = render_chat_prompt(*lease, r.model, r.messages, r.tools, params.stop);
+        std::vector<std::int32_t> ids = lease->tokenizer().encode(prompt.text, true, true);
+        prompt.text.clear();
+        Exchange ex{
+            new_id("chatcmpl"), r.model, unix_ns() / 1'000'000'000, true, r.include_usage, false, {}, false, prompt};
+        answer(st, res, std::move(lease), std::move(ids), params, r.stream, ex);
+      });
 
   add_route(http, st, "POST", "/v1/embeddings", A, "/v1/embeddings",
             [&st](const httplib::Request& req, httplib::Response& res) {

@@ -174,8 +174,32 @@ void read_ollama_format(const Json& body, Sampling& s) {
   }
 }
 
-void refuse_ollama_extras(const Json& body, const std::string& model) {
-  if (const Json* t = member(body, "tools")) {
+// tools: [{type: "function", function: {name, description, parameters}}] (checked for shape; whether
+// the model can use them is decided with its template, once it is known).
+std::vector<inference::ToolSpec> parse_tools(const Json& body) {
+  std::vector<inference::ToolSpec> out;
+  const Json* t = member(body, "tools");
+  if (t == nullptr) return out;
+  if (!t->is_array()) throw wrong_type("tools", "an array", *t);
+  for (std::size_t i = 0; i < t->size(); ++i) {
+    const Json& tool = (*t)[i];
+    const std::string path = fmt::format("tools[{}]", i);
+    if (!tool.is_object()) throw wrong_type(path, "an object", tool);
+    if (tool.contains("type") && tool["type"] != "function")
+      throw bad_request(fmt::format("invalid request: {}.type must be \"function\"", path), "tools");
+    const Json* fn = member(tool, "function");
+    if (fn == nullptr || !fn->is_object())
+      throw bad_request(fmt::format("invalid request: {}.function must be an object", path), "tools");
+    if (!fn->contains("name") || !(*fn)["name"].is_string() || (*fn)["name"].get<std::string>().empty())
+      throw bad_request(fmt::format("invalid request: {}.function.name must be a non-empty string", path), "tools");
+    Json spec = {{"type", "function"}, {"function", *fn}};
+    out.push_back(std::move(spec));
+  }
+  return out;
+}
+
+void refuse_ollama_extras(const Json& body, const std::string& model, bool chat = false) {
+  if (const Json* t = member(body, "tools"); t && !chat) {
     if (!t->is_array()) throw wrong_type("tools", "an array", *t);
     if (!t->empty()) throw bad_request(fmt::format("{} does not support tools", model), "tools");
   }
@@ -338,11 +362,38 @@ void read_openai_common(const Json& body, Sampling& s) {
   }
 }
 
-void refuse_openai_tools(const Json& body, const std::string& model) {
-  if (const Json* t = member(body, "tools")) {
-    if (!t->is_array()) throw wrong_type("tools", "an array", *t);
-    if (!t->empty()) throw bad_request(fmt::format("{} does not support tools", model), "tools");
+// tools and tool_choice: "auto" (default) keeps the tools, "none" drops them (the prompt then has no
+// tool definitions, as the template renders a request without tools); "required" and a named function
+// need constrained decoding, which this server does not have yet: 400 rather than ignoring them.
+std::vector<inference::ToolSpec> parse_openai_tools(const Json& body) {
+  std::vector<inference::ToolSpec> tools = parse_tools(body);
+  const Json* c = member(body, "tool_choice");
+  if (c == nullptr) return tools;
+  std::string choice;
+  if (c->is_string()) {
+    choice = c->get<std::string>();
+    if (choice != "none" && choice != "auto" && choice != "required")
+      throw bad_request(fmt::format("invalid request: tool_choice \"{}\" is not one of none, auto, required", choice),
+                        "tool_choice");
+  } else if (c->is_object()) {
+    const Json* fn = member(*c, "function");
+    if (!c->contains("type") || (*c)["type"] != "function" || fn == nullptr || !fn->is_object() ||
+        !fn->contains("name") || !(*fn)["name"].is_string())
+      throw bad_request(
+          "invalid request: tool_choice must be none, auto, required or {\"type\": \"function\", "
+          "\"function\": {\"name\": ...}}",
+          "tool_choice");
+    choice = "function " + (*fn)["name"].get<std::string>();
+  } else {
+    throw wrong_type("tool_choice", "a string or an object", *c);
   }
+  if (choice == "none") return {};
+  if (choice == "auto") return tools;
+  throw bad_request(fmt::format("tool_choice {} is not supported by this server yet (forcing a call needs a grammar "
+                                "for the template family's tool-call format): "
+                                "refusing rather than answering without the forced call",
+                                choice == "required" ? "\"required\"" : "(" + choice + ")"),
+                    "tool_choice");
 }
 
 bool read_stream_options(const Json& body) {
@@ -486,7 +537,8 @@ OllamaChatRequest parse_ollama_chat(const Json& body) {
   r.messages = parse_messages(body, false);
   r.stream = get_bool(body, "stream").value_or(true);
   r.truncate = get_bool(body, "truncate").value_or(false);
-  refuse_ollama_extras(body, r.model);
+  refuse_ollama_extras(body, r.model, /*chat=*/true);
+  r.tools = parse_tools(body);
   r.sampling = parse_ollama_options(body);
   read_ollama_format(body, r.sampling);
   read_ollama_logprobs(body, r.sampling);
@@ -580,7 +632,7 @@ OpenAIChatRequest parse_openai_chat(const Json& body) {
   r.messages = parse_messages(body, true);
   r.stream = get_bool(body, "stream").value_or(false);
   r.include_usage = read_stream_options(body);
-  refuse_openai_tools(body, r.model);
+  r.tools = parse_openai_tools(body);
   r.sampling = openai_defaults();
   read_openai_common(body, r.sampling);
   r.sampling.params.logprobs = get_bool(body, "logprobs").value_or(false);

@@ -59,6 +59,7 @@ OllamaGenerateRequest parse_ollama_generate(const Json& body);
 struct OllamaChatRequest {
   std::string model;
   std::vector<inference::ChatMessage> messages;
+  std::vector<inference::ToolSpec> tools;  // shape-checked; the model's template decides if it can use them
   bool stream = true;
   Sampling sampling;
   std::optional<std::chrono::nanoseconds> keep_alive;
@@ -93,6 +94,7 @@ OpenAICompletionRequest parse_openai_completion(const Json& body);
 struct OpenAIChatRequest {
   std::string model;
   std::vector<inference::ChatMessage> messages;
+  std::vector<inference::ToolSpec> tools;  // after tool_choice: "none" leaves none; "required" / named: 400
   bool stream = false;
   bool include_usage = false;
   Sampling sampling;

@@ -65,6 +65,20 @@ std::string created_at();
 // fallback, whose replies also stop at the next "\nUser:" / "\nSystem:" (added to `stop`).
 std::string render_chat_prompt(const ServedModel& m, const std::vector<inference::ChatMessage>& messages,
                                std::vector<std::string>& stop);
+// A chat's prompt with tools, and how its reply is read: with tools (or a deepseek-r1 template, whose
+// <think> is kept apart) the reply goes through tokenizer::ToolCallStream / parse_tool_calls in the
+// template family's format. Tools on a model whose template has no tool-call format: 400 "<model> does
+// not support tools". A conversation the template refuses: 400 with the template's message.
+struct ChatPrompt {
+  std::string text;
+  tokenizer::ChatFamily family = tokenizer::ChatFamily::kPlain;
+  bool tools = false;
+  bool reasoning = false;
+  bool parse() const { return tools || reasoning; }
+};
+ChatPrompt render_chat_prompt(const ServedModel& m, const std::string& model_name,
+                              const std::vector<inference::ChatMessage>& messages,
+                              const std::vector<inference::ToolSpec>& tools, std::vector<std::string>& stop);
 // The text of one token as a client sees it in logprobs (the tokenizer's decode of that id alone).
 std::string token_text(const ServedModel& m, std::int32_t id);
 Json token_bytes(const std::string& text);

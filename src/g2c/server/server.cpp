@@ -17,6 +17,7 @@
 #include "g2c/inference/backend.hpp"
 #include "g2c/server/routes.hpp"
 #include "g2c/server/worker_pool.hpp"
+#include "g2c/tokenizer/jinja.hpp"
 
 namespace g2c::server {
 
@@ -51,11 +52,40 @@ std::string created_at() { return rfc3339_utc(unix_ns()); }
 
 std::string render_chat_prompt(const ServedModel& m, const std::vector<inference::ChatMessage>& messages,
                                std::vector<std::string>& stop) {
-  if (m.chat_template().family == tokenizer::ChatFamily::kPlain) {
-    for (const char* s : {"\nUser:", "\nSystem:"})
-      if (std::find(stop.begin(), stop.end(), s) == stop.end()) stop.emplace_back(s);
+  return render_chat_prompt(m, m.file().name, messages, {}, stop).text;
+}
+
+ChatPrompt render_chat_prompt(const ServedModel& m, const std::string& model_name,
+                              const std::vector<inference::ChatMessage>& messages,
+                              const std::vector<inference::ToolSpec>& tools, std::vector<std::string>& stop) {
+  const tokenizer::ChatTemplate& t = tools.empty() ? m.chat_template() : m.tool_template();
+  if (!tools.empty() && !tokenizer::supports_tools(t))
+    throw ApiError(400, fmt::format("{} does not support tools", model_name), "tools");
+  ChatPrompt p;
+  p.family = t.family;
+  p.tools = !tools.empty();
+  p.reasoning = t.family == tokenizer::ChatFamily::kDeepSeekR1;
+  if (!t.jinja) {
+    if (t.family == tokenizer::ChatFamily::kPlain) {
+      for (const char* s : {"\nUser:", "\nSystem:"})
+        if (std::find(stop.begin(), stop.end(), s) == stop.end()) stop.emplace_back(s);
+    }
+    p.text = tokenizer::render_chat(t, inference::chat_turns(messages), true);
+    return p;
   }
-  return tokenizer::render_chat(m.chat_template(), inference::chat_turns(messages), true);
+  tokenizer::ChatRequest req = inference::chat_request(messages, tools);
+  req.bos_token = m.file().bos_text;
+  req.eos_token = m.file().eos_text;
+  try {
+    p.text = tokenizer::render_prompt(t, req);
+  } catch (const tokenizer::jinja::TemplateRaised& e) {
+    throw ApiError(400, fmt::format("the chat template of {} refuses this conversation: {}", model_name, e.what()),
+                   "messages");
+  } catch (const tokenizer::jinja::TemplateError& e) {
+    throw ApiError(400, fmt::format("the chat template of {} failed on this conversation: {}", model_name, e.what()),
+                   "messages");
+  }
+  return p;
 }
 
 std::string token_text(const ServedModel& m, std::int32_t id) {
