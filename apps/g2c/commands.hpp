@@ -35,5 +35,6 @@ void register_chat(CLI::App& app);
 void register_prodlm(CLI::App& app);
 void register_fit(CLI::App& app);
 void register_template(CLI::App& app);
+void register_eval(CLI::App& app);
 
 }  // namespace g2c::app

@@ -1,6 +1,8 @@
 #include "g2c/inference/backend.hpp"
 
 #include <random>
+#include <algorithm>
+#include <cmath>
 
 #include "g2c/core/error.hpp"
 #include "g2c/core/timer.hpp"
@@ -156,6 +158,45 @@ ToolCall tool_call_from_json(const nlohmann::json& j) {
     c.arguments = (*fn)["arguments"];
   }
   return c;
+}
+
+LoglikResult Backend::loglikelihood(const std::string& /*context*/, const std::string& /*continuation*/) {
+  const BackendInfo i = info();
+  throw UnsupportedError("backend '" + i.name + "' (" + i.model_id +
+                         ") cannot score a continuation: it gives no log-probabilities of prompt tokens");
+}
+
+std::size_t continuation_start(const std::vector<std::size_t>& offsets, std::size_t text_chars,
+                               std::size_t context_chars) {
+  const std::size_t n = offsets.size();
+  for (std::size_t i = 1; i < n; ++i) {
+    const std::size_t end = i + 1 < n ? offsets[i + 1] : text_chars;
+    if (end > context_chars) return i;
+  }
+  return n;  // the continuation adds no token of its own
+}
+
+void sum_continuation(LoglikResult& r, std::size_t start) {
+  if (start < 1) start = 1;
+  r.n_context_tokens = static_cast<std::int64_t>(std::min(start, r.token_logprobs.size()));
+  r.logprob = 0.0;
+  r.n_tokens = 0;
+  r.is_greedy = true;
+  for (std::size_t i = start; i < r.token_logprobs.size(); ++i) {
+    r.logprob += r.token_logprobs[i];
+    ++r.n_tokens;
+    if (i >= r.token_greedy.size() || !r.token_greedy[i]) r.is_greedy = false;
+  }
+}
+
+nlohmann::json to_json(const LoglikResult& r) {
+  nlohmann::json lps = nlohmann::json::array();
+  for (double v : r.token_logprobs) lps.push_back(std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr));
+  return {{"logprob", r.logprob},       {"n_tokens", r.n_tokens},
+          {"is_greedy", r.is_greedy},   {"n_context_tokens", r.n_context_tokens},
+          {"token_ids", r.token_ids},   {"tokens", r.tokens},
+          {"token_logprobs", lps},      {"token_greedy", r.token_greedy},
+          {"latency_ms", r.latency_ms}, {"backend", to_json(r.backend)}};
 }
 
 nlohmann::json to_json(const BackendInfo& info) {

@@ -118,6 +118,33 @@ struct ChatResult {
   nlohmann::json metadata = nlohmann::json::object();
 };
 
+// The log-likelihood of a continuation given a context (Backend::loglikelihood): how evals score
+// multiple choice and perplexity. The backend tokenizes context + continuation as ONE text (BOS added
+// as for a completion) and scores every token given the ones before it; the continuation's tokens are
+// those from the token holding the continuation's first character on (text offsets), so a token that
+// straddles the boundary counts as the continuation's.
+struct LoglikResult {
+  double logprob = 0.0;       // sum of the continuation tokens' natural-log probabilities
+  std::int64_t n_tokens = 0;  // continuation tokens
+  bool is_greedy = false;     // every continuation token was the most likely one at its position
+  // The whole text as scored, one entry per token (the first one, usually BOS, has no prediction):
+  std::vector<std::int32_t> token_ids;  // empty when the API returns no ids
+  std::vector<std::string> tokens;      // each token's text
+  std::vector<double> token_logprobs;   // [0] NaN
+  std::vector<bool> token_greedy;       // [0] false
+  std::int64_t n_context_tokens = 0;    // tokens before the continuation's first
+  double latency_ms = 0.0;
+  BackendInfo backend;
+};
+
+// Index of the first continuation token: the first token whose text extends past `context_chars`
+// (offsets[i] = where token i starts in the text, `text_chars` = the text's length); at least 1, since
+// nothing predicts token 0. Shared by every backend so they split the same way.
+std::size_t continuation_start(const std::vector<std::size_t>& offsets, std::size_t text_chars,
+                               std::size_t context_chars);
+// Fills logprob, n_tokens, is_greedy and n_context_tokens from the per-token arrays and the start.
+void sum_continuation(LoglikResult& r, std::size_t start);
+
 // A Backend need not be thread-safe. The HTTP backends keep no per-request state (one connection per
 // call) and may be shared between threads; in-process backends own a KV cache and may not.
 class Backend {
@@ -138,6 +165,11 @@ class Backend {
   // throws UnsupportedError when tools are given, since it cannot parse calls out of plain text.
   virtual ChatResult chat(const std::vector<ChatMessage>& messages, const std::vector<ToolSpec>& tools = {},
                           const GenerateOptions& opts = {});
+
+  // log P(continuation | context) with the per-token detail above. The default throws UnsupportedError
+  // naming the backend; in-process backends score in the engine, OpenAIBackend through /v1/completions
+  // with echo + logprobs, OllamaBackend refuses (its API returns no prompt log-probabilities).
+  virtual LoglikResult loglikelihood(const std::string& context, const std::string& continuation);
 };
 
 // Messages <-> the JSON shape both HTTP APIs use ({"role","content",...}). `arguments_as_string`
@@ -160,5 +192,6 @@ ToolCall tool_call_from_json(const nlohmann::json& j);
 
 nlohmann::json to_json(const BackendInfo& info);
 nlohmann::json to_json(const InferenceResult& r);
+nlohmann::json to_json(const LoglikResult& r);
 
 }  // namespace g2c::inference

@@ -213,6 +213,52 @@ InferenceResult LocalTransformerBackend::run(const std::string& prompt, const Ge
   return r;
 }
 
+LoglikResult LocalTransformerBackend::loglikelihood(const std::string& context, const std::string& continuation) {
+  const std::int64_t t0 = now_ns();
+  const std::string text = context + continuation;
+  const std::vector<std::int32_t> ids = tok_->encode(text, /*add_special=*/true, /*parse_special=*/true);
+  if (ids.empty()) {
+    throw InvalidArgument("backend '" + name_ + "': the text to score is empty and the vocabulary has no BOS token");
+  }
+  engine::GenerateParams gp;
+  gp.max_tokens = 0;
+  gp.sampling.temperature = 0.0f;
+  gp.prompt_logprobs = true;
+  gp.logprobs = true;
+  gp.top_logprobs = 1;
+  gp.naive = naive_;
+  engine::GenerateResult g;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    g = engine::generate(*ctx_, *tok_, ids, gp);
+  }
+  LoglikResult r;
+  r.token_ids = ids;
+  // Where each token starts in `text`: the pieces decoded one after another, less SentencePiece's
+  // word-start space when the text does not begin with a space (as g2c serve's text_offset).
+  tokenizer::StreamDecoder dec(*tok_);
+  std::vector<std::size_t> offsets;
+  std::string decoded;
+  for (std::int32_t id : ids) {
+    offsets.push_back(decoded.size());
+    const std::string piece = dec.push(id);
+    r.tokens.push_back(piece);
+    decoded += piece;
+  }
+  const std::size_t shift = !decoded.empty() && decoded[0] == ' ' && (text.empty() || text[0] != ' ') ? 1 : 0;
+  for (std::size_t& a : offsets) a = std::min(text.size(), a >= shift ? a - shift : 0);
+  r.token_logprobs = g.prompt_logprobs;
+  r.token_greedy.assign(ids.size(), false);
+  for (std::size_t i = 1; i < ids.size() && i < g.prompt_top_logprobs.size(); ++i) {
+    const auto& top = g.prompt_top_logprobs[i];
+    r.token_greedy[i] = !top.empty() && (top[0].token == ids[i] || top[0].logprob <= r.token_logprobs[i]);
+  }
+  sum_continuation(r, continuation_start(offsets, text.size(), context.size()));
+  r.backend = info();
+  r.latency_ms = ns_to_ms(now_ns() - t0);
+  return r;
+}
+
 ChatResult LocalTransformerBackend::chat(const std::vector<ChatMessage>& messages, const std::vector<ToolSpec>& tools,
                                          const GenerateOptions& opts) {
   const std::int64_t t0 = now_ns();

@@ -165,6 +165,14 @@ void OllamaBackend::raise_status(int status, const std::string& body, const std:
 
 void OllamaBackend::raise(const std::string& msg, int status) const { throw OllamaError(msg, status); }
 
+LoglikResult OllamaBackend::loglikelihood(const std::string& /*context*/, const std::string& /*continuation*/) {
+  throw UnsupportedError(fmt::format(
+      "backend '{}' ({}) cannot score a continuation: Ollama's API (/api/generate, /api/chat) has no echo and "
+      "returns no log-probabilities of prompt tokens; use openai:URL against a server that does (g2c serve, vLLM) "
+      "or a local model",
+      name_, model_id_));
+}
+
 nlohmann::json OllamaBackend::generate_request(const std::string& prompt, const GenerateOptions& opts,
                                                bool stream) const {
   nlohmann::json body = {

@@ -60,6 +60,10 @@ class OllamaBackend : public Backend, private HttpProtocol {
   ChatResult chat(const std::vector<ChatMessage>& messages, const std::vector<ToolSpec>& tools = {},
                   const GenerateOptions& opts = {}) override;
 
+  // Refused with UnsupportedError: Ollama's API (/api/generate, /api/chat) has no echo and returns no
+  // log-probabilities of prompt tokens, so a continuation cannot be scored. No request is sent.
+  LoglikResult loglikelihood(const std::string& context, const std::string& continuation) override;
+
   // The seed's native tool-calling path (Module 18): chat() with its defaults (512 new tokens,
   // temperature 0.2).
   static GenerateOptions tool_defaults();

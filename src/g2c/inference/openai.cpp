@@ -1,5 +1,8 @@
 #include "g2c/inference/openai.hpp"
 
+#include <algorithm>
+#include <limits>
+
 #include <optional>
 
 #include <fmt/core.h>
@@ -185,6 +188,63 @@ InferenceResult OpenAIBackend::complete(const std::string& prompt, const Generat
   if (choice.contains("finish_reason") && choice["finish_reason"].is_string())
     r.metadata["done_reason"] = choice["finish_reason"];
   r.metadata["stream"] = false;
+  r.latency_ms = call.elapsed_ms();
+  return r;
+}
+
+LoglikResult OpenAIBackend::loglikelihood(const std::string& context, const std::string& continuation) {
+  HttpCall call(*transport_, *this);
+  const std::string text = context + continuation;
+  const nlohmann::json body = {{"model", model_}, {"prompt", text}, {"max_tokens", 0},       {"temperature", 0.0},
+                               {"echo", true},    {"logprobs", 1},  {"return_tokens", true}, {"stream", false}};
+  nlohmann::json j = call.post(request("/completions", body), R"({"choices":[{"logprobs":{"token_logprobs":...}}]})");
+  if (!j.contains("choices") || !j["choices"].is_array() || j["choices"].empty() || !j["choices"][0].is_object()) {
+    call.bad_reply();
+  }
+  const nlohmann::json& choice = j["choices"][0];
+  const nlohmann::json lp = choice.value("logprobs", nlohmann::json());
+  const auto arr = [&](const char* key) {
+    return lp.is_object() && lp.contains(key) && lp[key].is_array() ? lp[key] : nlohmann::json();
+  };
+  const nlohmann::json toks = arr("tokens"), tlps = arr("token_logprobs"), tops = arr("top_logprobs"),
+                       offs = arr("text_offset");
+  if (tlps.is_null() || offs.is_null() || toks.is_null() || tlps.size() != offs.size() || toks.size() != tlps.size()) {
+    throw OpenAIError(
+        fmt::format("{} cannot score a continuation: its /completions answer to echo + logprobs has no "
+                    "prompt logprobs (tokens, token_logprobs, text_offset); llama-server at c392e50 "
+                    "lacks them, g2c serve and vLLM give them",
+                    base_url_));
+  }
+  // Only the prompt's tokens: a server that generated one anyway (max_tokens 0 read as "default") adds more.
+  std::size_t n = tlps.size();
+  if (j.contains("usage") && j["usage"].is_object() && j["usage"].contains("prompt_tokens") &&
+      j["usage"]["prompt_tokens"].is_number_integer()) {
+    n = std::min(n, j["usage"]["prompt_tokens"].get<std::size_t>());
+  }
+  LoglikResult r;
+  std::vector<std::size_t> offsets;
+  for (std::size_t i = 0; i < n; ++i) {
+    r.tokens.push_back(toks[i].is_string() ? toks[i].get<std::string>() : "");
+    const double v = tlps[i].is_number() ? tlps[i].get<double>() : std::numeric_limits<double>::quiet_NaN();
+    if (i > 0 && !tlps[i].is_number()) {
+      throw OpenAIError(fmt::format("{}: token_logprobs[{}] is {} (a number expected)", base_url_, i, tlps[i].dump()));
+    }
+    r.token_logprobs.push_back(v);
+    bool greedy = false;
+    if (i > 0 && i < tops.size() && tops[i].is_object()) {
+      greedy = true;
+      for (auto it = tops[i].begin(); it != tops[i].end(); ++it) {
+        if (it.value().is_number() && it.value().get<double>() > v) greedy = false;
+      }
+    }
+    r.token_greedy.push_back(greedy);
+    offsets.push_back(offs[i].is_number_unsigned() ? offs[i].get<std::size_t>() : 0);
+  }
+  if (choice.contains("tokens") && choice["tokens"].is_array() && choice["tokens"].size() >= n) {
+    for (std::size_t i = 0; i < n; ++i) r.token_ids.push_back(choice["tokens"][i].get<std::int32_t>());
+  }
+  sum_continuation(r, continuation_start(offsets, text.size(), context.size()));
+  r.backend = info();
   r.latency_ms = call.elapsed_ms();
   return r;
 }

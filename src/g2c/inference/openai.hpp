@@ -49,6 +49,12 @@ class OpenAIBackend : public Backend, private HttpProtocol {
   ChatResult chat(const std::vector<ChatMessage>& messages, const std::vector<ToolSpec>& tools = {},
                   const GenerateOptions& opts = {}) override;
 
+  // POST {base}/completions with the text as prompt, echo, logprobs 1 (the top alternative, for
+  // is_greedy), max_tokens 0 and return_tokens (g2c serve's and llama-server's ids; optional): the
+  // legacy logprobs' token_logprobs, top_logprobs and text_offset of the prompt. g2c serve and vLLM
+  // answer it; a server that returns no prompt log-probabilities gets an OpenAIError saying so.
+  LoglikResult loglikelihood(const std::string& context, const std::string& continuation) override;
+
   // GET {base}/models: the ids the server lists; throws OpenAIError when nothing answers.
   std::vector<std::string> list_models(double timeout_s = 5.0);
 

@@ -56,6 +56,11 @@ class SelectedBackend final : public Backend {
     r.backend = info();
     return r;
   }
+  LoglikResult loglikelihood(const std::string& context, const std::string& continuation) override {
+    LoglikResult r = inner_->loglikelihood(context, continuation);
+    r.backend = info();
+    return r;
+  }
 
  private:
   std::unique_ptr<Backend> inner_;
