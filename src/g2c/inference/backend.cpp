@@ -1,8 +1,8 @@
 #include "g2c/inference/backend.hpp"
 
-#include <random>
 #include <algorithm>
 #include <cmath>
+#include <random>
 
 #include "g2c/core/error.hpp"
 #include "g2c/core/timer.hpp"
