@@ -1,6 +1,6 @@
 // `g2c chat --backend SPEC [--system S] [sampling options]`: a chat with history through the course
-// API's chat(). Each line read is one user message; each reply is printed on stdout followed by a
-// newline, and a stats line goes to stderr. `/reset` forgets the history (the system message stays),
+// API's chat_stream(). Each line read is one user message; each reply is printed on stdout as it is
+// generated, then a newline, and a stats line goes to stderr. `/reset` forgets the history (the system message stays),
 // `/quit` (or end of input) ends. On a terminal a "> " prompt is shown on stderr; with stdin a pipe or a
 // file there is none, so a conversation can be scripted: printf 'Hi\nAnd then?\n' | g2c chat ...
 #include <fmt/core.h>
@@ -10,6 +10,7 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "backend_args.hpp"
@@ -56,8 +57,14 @@ void run_chat(const ChatOptions& o) {
     }
     if (line.empty()) continue;
     history.push_back(message("user", line));
-    const ChatResult r = b->chat(history, {}, g);
-    std::fputs((r.message.content + "\n").c_str(), stdout);
+    // The reply is printed as it is generated; what the backend's chat_stream() returns as the message
+    // (the same text) goes into the history.
+    const ChatResult r = b->chat_stream(history, {}, g, [](std::string_view piece) {
+      std::fwrite(piece.data(), 1, piece.size(), stdout);
+      std::fflush(stdout);
+      return true;
+    });
+    std::fputs("\n", stdout);
     std::fflush(stdout);
     std::fputs((stats_line(r.backend, r.prompt_tokens, r.completion_tokens, r.latency_ms, r.timings) + "\n").c_str(),
                stderr);
@@ -69,7 +76,8 @@ void run_chat(const ChatOptions& o) {
 
 void register_chat(CLI::App& app) {
   auto o = std::make_shared<ChatOptions>();
-  auto* cmd = app.add_subcommand("chat", "A chat with history through any backend (the course API's chat())");
+  auto* cmd = app.add_subcommand(
+      "chat", "A chat with history through any backend (the course API's chat_stream(): replies stream)");
   o->backend.add_to(cmd);
   cmd->add_option("--system", o->system, "System message at the start of the history");
   cmd->callback([o] { run_chat(*o); });

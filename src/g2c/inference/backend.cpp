@@ -53,6 +53,13 @@ ChatResult Backend::chat(const std::vector<ChatMessage>& messages, const std::ve
   return out;
 }
 
+ChatResult Backend::chat_stream(const std::vector<ChatMessage>& messages, const std::vector<ToolSpec>& tools,
+                                const GenerateOptions& opts, const ChunkCallback& on_chunk) {
+  ChatResult r = chat(messages, tools, opts);
+  if (!r.message.content.empty() && on_chunk && !on_chunk(r.message.content)) r.metadata["canceled"] = true;
+  return r;
+}
+
 nlohmann::json message_to_json(const ChatMessage& m, bool arguments_as_string) {
   nlohmann::json j = {{"role", m.role}, {"content", m.content}};
   if (!m.tool_calls.empty()) {

@@ -166,6 +166,14 @@ class Backend {
   virtual ChatResult chat(const std::vector<ChatMessage>& messages, const std::vector<ToolSpec>& tools = {},
                           const GenerateOptions& opts = {});
 
+  // chat() with the reply's text delivered to on_chunk as it is generated. Only content is streamed: a
+  // tool call or the model's reasoning is held back and arrives whole in the result (text before a call
+  // is delivered). Returning false cancels: the result holds what was generated and
+  // metadata["canceled"] = true. The result's message.content is the concatenation of the chunks. The
+  // default calls chat() and delivers the content as one chunk.
+  virtual ChatResult chat_stream(const std::vector<ChatMessage>& messages, const std::vector<ToolSpec>& tools,
+                                 const GenerateOptions& opts, const ChunkCallback& on_chunk);
+
   // log P(continuation | context) with the per-token detail above. The default throws UnsupportedError
   // naming the backend; in-process backends score in the engine, OpenAIBackend through /v1/completions
   // with echo + logprobs, OllamaBackend refuses (its API returns no prompt log-probabilities).

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <string_view>
 #include <utility>
 
@@ -261,6 +262,18 @@ LoglikResult LocalTransformerBackend::loglikelihood(const std::string& context, 
 
 ChatResult LocalTransformerBackend::chat(const std::vector<ChatMessage>& messages, const std::vector<ToolSpec>& tools,
                                          const GenerateOptions& opts) {
+  return run_chat(messages, tools, opts, nullptr);
+}
+
+ChatResult LocalTransformerBackend::chat_stream(const std::vector<ChatMessage>& messages,
+                                                const std::vector<ToolSpec>& tools, const GenerateOptions& opts,
+                                                const ChunkCallback& on_chunk) {
+  return run_chat(messages, tools, opts, on_chunk ? &on_chunk : nullptr);
+}
+
+ChatResult LocalTransformerBackend::run_chat(const std::vector<ChatMessage>& messages,
+                                             const std::vector<ToolSpec>& tools, const GenerateOptions& opts,
+                                             const ChunkCallback* on_chunk) {
   const std::int64_t t0 = now_ns();
   const tokenizer::ChatTemplate& tmpl = tools.empty() ? chat_template_ : tool_template_;
   if (!tools.empty() && !tokenizer::supports_tools(tmpl)) {
@@ -288,22 +301,60 @@ ChatResult LocalTransformerBackend::chat(const std::vector<ChatMessage>& message
   } else {
     prompt = tokenizer::render_chat(tmpl, chat_turns(messages), /*add_generation_prompt=*/true);
   }
-  InferenceResult r = run(prompt, o, nullptr);
+
+  // What the caller sees while streaming: with tools or reasoning, only the text the call parser says is
+  // safe to show (never a call, a marker or the thinking); with the plain layout, the reply trimmed as
+  // the whole reply is (leading whitespace dropped, trailing whitespace held until more text follows).
+  const bool reasoning = tmpl.family == tokenizer::ChatFamily::kDeepSeekR1;
+  const bool parse = !tools.empty() || reasoning;
+  std::optional<tokenizer::ToolCallStream> calls;
+  if (parse) calls.emplace(tmpl.family, reasoning);
+  bool started = false;
+  std::string held;  // plain: trailing whitespace not yet shown
+  const ChunkCallback show = [&](std::string_view piece) -> bool {
+    std::string out;
+    if (calls) {
+      out = calls->feed(piece);
+    } else if (plain) {
+      held.append(piece);
+      if (!started) {
+        const std::size_t first = held.find_first_not_of(" \t\r\n");
+        if (first == std::string::npos) {
+          held.clear();
+          return true;
+        }
+        held.erase(0, first);
+        started = true;
+      }
+      const std::size_t last = held.find_last_not_of(" \t\r\n");
+      if (last == std::string::npos) return true;
+      out = held.substr(0, last + 1);
+      held.erase(0, last + 1);
+    } else {
+      out.assign(piece);
+    }
+    return out.empty() || (*on_chunk)(out);
+  };
+  InferenceResult r = run(prompt, o, on_chunk != nullptr ? &show : nullptr);
+
   ChatResult out;
   out.message.role = "assistant";
   out.message.content = plain ? trim(r.completion) : r.completion;
-  const bool reasoning = tmpl.family == tokenizer::ChatFamily::kDeepSeekR1;
-  if (!tools.empty() || reasoning) {
-    const tokenizer::ParsedChat parsed = tokenizer::parse_tool_calls(tmpl.family, r.completion, reasoning);
+  if (parse) {
+    tokenizer::ToolCallStream::Final fin = calls->finish();
+    if (on_chunk != nullptr && !fin.rest.empty() && !r.metadata.value("canceled", false)) (*on_chunk)(fin.rest);
+    const tokenizer::ParsedChat& parsed = fin.parsed;
     out.message.content = parsed.content;
     if (!tools.empty()) out.message.tool_calls = tool_calls_of(parsed, tmpl.family);
     out.tool_calls = out.message.tool_calls;
     if (!parsed.tool_call_error.empty()) out.metadata["tool_call_error"] = parsed.tool_call_error;
     if (!parsed.reasoning_content.empty()) out.metadata["reasoning_content"] = parsed.reasoning_content;
   }
+  if (on_chunk != nullptr) out.metadata["canceled"] = r.metadata.value("canceled", false);
   out.prompt_tokens = r.prompt_tokens;
   out.completion_tokens = r.completion_tokens;
   for (const char* key : {"prompt_eval_ms", "eval_ms"}) out.timings[key] = r.metadata[key];
+  if (r.metadata.contains("ttft_ms")) out.timings["ttft_ms"] = r.metadata["ttft_ms"];
   out.done_reason = r.metadata["done_reason"].get<std::string>();
   out.backend = r.backend;
   out.latency_ms = ns_to_ms(now_ns() - t0);

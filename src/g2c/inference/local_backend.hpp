@@ -79,12 +79,16 @@ class LocalTransformerBackend : public Backend {
   // A conversation the template refuses (raise_exception): InvalidArgument with its message.
   ChatResult chat(const std::vector<ChatMessage>& messages, const std::vector<ToolSpec>& tools = {},
                   const GenerateOptions& opts = {}) override;
+  ChatResult chat_stream(const std::vector<ChatMessage>& messages, const std::vector<ToolSpec>& tools,
+                         const GenerateOptions& opts, const ChunkCallback& on_chunk) override;
   // Scores context + continuation in one prompt pass (engine prompt_logprobs with the top-1
   // alternative for is_greedy); ContextOverflow when the text does not fit the context.
   LoglikResult loglikelihood(const std::string& context, const std::string& continuation) override;
 
  private:
   InferenceResult run(const std::string& prompt, const GenerateOptions& opts, const ChunkCallback* on_chunk);
+  ChatResult run_chat(const std::vector<ChatMessage>& messages, const std::vector<ToolSpec>& tools,
+                      const GenerateOptions& opts, const ChunkCallback* on_chunk);
 
   std::shared_ptr<const model::Model> model_;
   std::shared_ptr<const tokenizer::Tokenizer> tok_;

@@ -255,35 +255,103 @@ InferenceResult OllamaBackend::stream(const std::string& prompt, const GenerateO
   return r;
 }
 
-ChatResult OllamaBackend::chat(const std::vector<ChatMessage>& messages, const std::vector<ToolSpec>& tools,
-                               const GenerateOptions& opts) {
-  HttpCall call(*transport_, *this);
+nlohmann::json OllamaBackend::chat_body(const std::vector<ChatMessage>& messages, const std::vector<ToolSpec>& tools,
+                                        const GenerateOptions& opts, bool stream) const {
   nlohmann::json msgs = nlohmann::json::array();
   for (const ChatMessage& m : messages) msgs.push_back(message_to_json(m, /*arguments_as_string=*/false));
   nlohmann::json body = {
-      {"model", model_id_}, {"messages", msgs}, {"stream", false}, {"options", ollama_options(opts)}};
+      {"model", model_id_}, {"messages", msgs}, {"stream", stream}, {"options", ollama_options(opts)}};
   if (!tools.empty()) body["tools"] = tools;
   add_format(body, opts);
-  nlohmann::json j = call.post(request("/api/chat", body), R"({"message": {...}, ...})");
-  if (!j.contains("message") || !j["message"].is_object()) call.bad_reply();
-  const nlohmann::json& m = j["message"];
-  ChatResult out;
-  out.message.role = m.value("role", "assistant");
-  out.message.content = m.contains("content") && m["content"].is_string() ? m["content"].get<std::string>() : "";
+  return body;
+}
+
+namespace {
+
+// A /api/chat reply object's message (a whole reply, or one chunk of a stream): content, tool calls and
+// thinking appended to `out`.
+void append_message(const nlohmann::json& m, ChatResult& out, const std::string& url) {
+  if (m.contains("content") && m["content"].is_string()) out.message.content += m["content"].get<std::string>();
+  if (m.contains("thinking") && m["thinking"].is_string() && !m["thinking"].get<std::string>().empty()) {
+    out.metadata["reasoning_content"] =
+        out.metadata.value("reasoning_content", std::string()) + m["thinking"].get<std::string>();
+  }
   if (m.contains("tool_calls") && m["tool_calls"].is_array()) {
     try {
       for (const auto& c : m["tool_calls"]) out.message.tool_calls.push_back(tool_call_from_json(c));
     } catch (const FormatError& e) {
-      throw OllamaError(fmt::format("bad tool call from Ollama at {}: {}", call.url(), e.what()));
+      throw OllamaError(fmt::format("bad tool call from Ollama at {}: {}", url, e.what()));
     }
   }
   out.tool_calls = out.message.tool_calls;
+}
+
+// The done:true object's counters and durations.
+void apply_chat_final(const nlohmann::json& j, ChatResult& out) {
   nlohmann::json meta = nlohmann::json::object();
   apply_final(j, out.prompt_tokens, out.completion_tokens, meta);
   for (const char* key : {"server_total_ms", "load_ms", "prompt_eval_ms", "eval_ms"}) {
     if (meta.contains(key)) out.timings[key] = meta[key];
   }
   if (meta.contains("done_reason")) out.done_reason = meta["done_reason"].get<std::string>();
+}
+
+}  // namespace
+
+ChatResult OllamaBackend::chat(const std::vector<ChatMessage>& messages, const std::vector<ToolSpec>& tools,
+                               const GenerateOptions& opts) {
+  HttpCall call(*transport_, *this);
+  nlohmann::json j =
+      call.post(request("/api/chat", chat_body(messages, tools, opts, false)), R"({"message": {...}, ...})");
+  if (!j.contains("message") || !j["message"].is_object()) call.bad_reply();
+  const nlohmann::json& m = j["message"];
+  ChatResult out;
+  out.message.role = m.value("role", "assistant");
+  append_message(m, out, call.url());
+  apply_chat_final(j, out);
+  out.backend = info();
+  out.latency_ms = call.elapsed_ms();
+  out.timings["wall_ms"] = out.latency_ms;
+  return out;
+}
+
+ChatResult OllamaBackend::chat_stream(const std::vector<ChatMessage>& messages, const std::vector<ToolSpec>& tools,
+                                      const GenerateOptions& opts, const ChunkCallback& on_chunk) {
+  HttpCall call(*transport_, *this);
+  HttpRequest req = request("/api/chat", chat_body(messages, tools, opts, true));
+  req.headers = {{"Accept", "application/x-ndjson"}};
+  ChatResult out;
+  out.message.role = "assistant";
+  bool done = false;
+  HttpCall::StreamEnd end =
+      call.post_stream(std::move(req), kOllamaStream, [&](const nlohmann::json& j, std::string_view) {
+        if (j.contains("error")) {
+          std::string msg = j["error"].is_string() ? j["error"].get<std::string>() : j["error"].dump();
+          throw OllamaError(
+              fmt::format("Ollama at {} failed mid-stream after {} chunk(s): {}", base_url_, call.items(), msg));
+        }
+        if (j.contains("message") && j["message"].is_object()) {
+          const std::size_t before = out.message.content.size();
+          append_message(j["message"], out, call.url());
+          if (out.message.content.size() > before) {
+            if (!out.timings.contains("ttft_ms")) out.timings["ttft_ms"] = call.elapsed_ms();
+            if (on_chunk && !on_chunk(std::string_view(out.message.content).substr(before))) return false;
+          }
+        }
+        if (j.value("done", false)) {
+          done = true;
+          apply_chat_final(j, out);
+        }
+        return true;
+      });
+  if (end.canceled) {
+    out.metadata["canceled"] = true;
+  } else if (!done) {
+    throw OllamaError(
+        fmt::format("the Ollama chat stream from {} ended after {} chunk(s) without a done:true object "
+                    "(connection cut or server crashed)",
+                    call.url(), call.items()));
+  }
   out.backend = info();
   out.latency_ms = call.elapsed_ms();
   out.timings["wall_ms"] = out.latency_ms;

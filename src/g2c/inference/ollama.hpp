@@ -59,6 +59,10 @@ class OllamaBackend : public Backend, private HttpProtocol {
                          const ChunkCallback& on_chunk) override;
   ChatResult chat(const std::vector<ChatMessage>& messages, const std::vector<ToolSpec>& tools = {},
                   const GenerateOptions& opts = {}) override;
+  // POST /api/chat with "stream": true; content chunks go to on_chunk, tool calls and thinking
+  // (message.thinking) are gathered into the result.
+  ChatResult chat_stream(const std::vector<ChatMessage>& messages, const std::vector<ToolSpec>& tools,
+                         const GenerateOptions& opts, const ChunkCallback& on_chunk) override;
 
   // Refused with UnsupportedError: Ollama's API (/api/generate, /api/chat) has no echo and returns no
   // log-probabilities of prompt tokens, so a continuation cannot be scored. No request is sent.
@@ -76,6 +80,8 @@ class OllamaBackend : public Backend, private HttpProtocol {
   // The request body complete()/stream() send (exposed for tests and for logging).
   void add_format(nlohmann::json& body, const GenerateOptions& opts) const;
   nlohmann::json generate_request(const std::string& prompt, const GenerateOptions& opts, bool stream) const;
+  nlohmann::json chat_body(const std::vector<ChatMessage>& messages, const std::vector<ToolSpec>& tools,
+                           const GenerateOptions& opts, bool stream) const;
 
  private:
   HttpRequest request(const std::string& path, const nlohmann::json& body) const;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <map>
 
 #include <optional>
 
@@ -293,23 +294,46 @@ InferenceResult OpenAIBackend::stream(const std::string& prompt, const GenerateO
   return r;
 }
 
-ChatResult OpenAIBackend::chat(const std::vector<ChatMessage>& messages, const std::vector<ToolSpec>& tools,
-                               const GenerateOptions& opts) {
-  HttpCall call(*transport_, *this);
+nlohmann::json OpenAIBackend::chat_body(const std::vector<ChatMessage>& messages, const std::vector<ToolSpec>& tools,
+                                        const GenerateOptions& opts, bool stream) const {
   nlohmann::json msgs = nlohmann::json::array();
   for (const ChatMessage& m : messages) msgs.push_back(message_to_json(m, /*arguments_as_string=*/true));
   nlohmann::json body = {{"model", model_},
                          {"messages", msgs},
                          {"max_tokens", opts.max_new_tokens},
                          {"temperature", opts.temperature},
-                         {"stream", false}};
+                         {"stream", stream}};
   if (opts.top_p) body["top_p"] = *opts.top_p;
   if (opts.top_k) body["top_k"] = *opts.top_k;
   if (opts.seed) body["seed"] = *opts.seed;
   if (!opts.stop.empty()) body["stop"] = opts.stop;
   if (!tools.empty()) body["tools"] = tools;
+  if (stream) body["stream_options"] = {{"include_usage", true}};
   add_constraints(body, opts);
-  nlohmann::json j = call.post(request("/chat/completions", body), R"({"choices":[{"message":...}]})");
+  return body;
+}
+
+namespace {
+
+void apply_chat_usage(const nlohmann::json& j, ChatResult& out) {
+  nlohmann::json meta = nlohmann::json::object();
+  apply_usage(j, out.prompt_tokens, out.completion_tokens, meta);
+  for (const char* key : {"server_total_ms", "prompt_eval_ms", "eval_ms"}) {
+    if (meta.contains(key)) out.timings[key] = meta[key];
+  }
+}
+
+std::string string_field(const nlohmann::json& j, const char* key) {
+  return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string();
+}
+
+}  // namespace
+
+ChatResult OpenAIBackend::chat(const std::vector<ChatMessage>& messages, const std::vector<ToolSpec>& tools,
+                               const GenerateOptions& opts) {
+  HttpCall call(*transport_, *this);
+  nlohmann::json j = call.post(request("/chat/completions", chat_body(messages, tools, opts, false)),
+                               R"({"choices":[{"message":...}]})");
   if (!j.contains("choices") || !j["choices"].is_array() || j["choices"].empty() ||
       !j["choices"][0].contains("message") || !j["choices"][0]["message"].is_object()) {
     call.bad_reply();
@@ -318,7 +342,7 @@ ChatResult OpenAIBackend::chat(const std::vector<ChatMessage>& messages, const s
   const auto& m = choice["message"];
   ChatResult out;
   out.message.role = m.contains("role") && m["role"].is_string() ? m["role"].get<std::string>() : "assistant";
-  out.message.content = m.contains("content") && m["content"].is_string() ? m["content"].get<std::string>() : "";
+  out.message.content = string_field(m, "content");
   if (m.contains("tool_calls") && m["tool_calls"].is_array()) {
     try {
       for (const auto& c : m["tool_calls"]) out.message.tool_calls.push_back(tool_call_from_json(c));
@@ -327,14 +351,84 @@ ChatResult OpenAIBackend::chat(const std::vector<ChatMessage>& messages, const s
     }
   }
   out.tool_calls = out.message.tool_calls;
-  nlohmann::json meta = nlohmann::json::object();
-  apply_usage(j, out.prompt_tokens, out.completion_tokens, meta);
-  for (const char* key : {"server_total_ms", "prompt_eval_ms", "eval_ms"}) {
-    if (meta.contains(key)) out.timings[key] = meta[key];
+  const std::string reasoning = string_field(m, "reasoning_content");
+  if (!reasoning.empty()) out.metadata["reasoning_content"] = reasoning;
+  apply_chat_usage(j, out);
+  out.done_reason = string_field(choice, "finish_reason");
+  out.backend = info();
+  out.latency_ms = call.elapsed_ms();
+  out.timings["wall_ms"] = out.latency_ms;
+  return out;
+}
+
+ChatResult OpenAIBackend::chat_stream(const std::vector<ChatMessage>& messages, const std::vector<ToolSpec>& tools,
+                                      const GenerateOptions& opts, const ChunkCallback& on_chunk) {
+  HttpCall call(*transport_, *this);
+  HttpRequest req = request("/chat/completions", chat_body(messages, tools, opts, true));
+  req.headers[0] = {"Accept", "text/event-stream"};
+  ChatResult out;
+  out.message.role = "assistant";
+  std::string reasoning;
+  // delta.tool_calls arrive in pieces keyed by index: the first names the call (id, function.name),
+  // later ones append to function.arguments (a JSON-encoded string).
+  std::map<std::int64_t, nlohmann::json> calls;
+  bool finished = false;
+  HttpCall::StreamEnd end =
+      call.post_stream(std::move(req), kSseStream, [&](const nlohmann::json& j, std::string_view event) {
+        if (j.contains("error") || event == "error") {
+          throw OpenAIError(fmt::format("{} failed mid-stream after {} event(s): {}", base_url_, call.items(),
+                                        error_message(j, j.dump())));
+        }
+        apply_chat_usage(j, out);
+        if (!j.contains("choices") || !j["choices"].is_array() || j["choices"].empty() || !j["choices"][0].is_object())
+          return true;
+        const auto& c = j["choices"][0];
+        if (c.contains("finish_reason") && c["finish_reason"].is_string()) {
+          out.done_reason = c["finish_reason"].get<std::string>();
+          finished = true;
+        }
+        if (!c.contains("delta") || !c["delta"].is_object()) return true;
+        const auto& d = c["delta"];
+        reasoning += string_field(d, "reasoning_content") + string_field(d, "reasoning");
+        if (d.contains("tool_calls") && d["tool_calls"].is_array()) {
+          for (const auto& t : d["tool_calls"]) {
+            if (!t.is_object()) continue;
+            const std::int64_t index = t.contains("index") && t["index"].is_number_integer()
+                                           ? t["index"].get<std::int64_t>()
+                                           : static_cast<std::int64_t>(calls.size());
+            nlohmann::json& call_json = calls[index];
+            if (call_json.is_null()) call_json = {{"function", {{"name", ""}, {"arguments", ""}}}};
+            if (t.contains("id") && t["id"].is_string()) call_json["id"] = t["id"];
+            if (t.contains("function") && t["function"].is_object()) {
+              const auto& f = t["function"];
+              call_json["function"]["name"] =
+                  call_json["function"]["name"].get<std::string>() + string_field(f, "name");
+              call_json["function"]["arguments"] =
+                  call_json["function"]["arguments"].get<std::string>() + string_field(f, "arguments");
+            }
+          }
+        }
+        const std::string piece = string_field(d, "content");
+        if (!piece.empty()) {
+          if (!out.timings.contains("ttft_ms")) out.timings["ttft_ms"] = call.elapsed_ms();
+          out.message.content += piece;
+          if (on_chunk && !on_chunk(piece)) return false;
+        }
+        return true;
+      });
+  if (end.canceled) {
+    out.metadata["canceled"] = true;
+  } else if (!end.end_marker && !finished) {
+    throw OpenAIError(fmt::format("the SSE stream from {} ended after {} event(s) without finish_reason or [DONE]",
+                                  call.url(), call.items()));
   }
-  if (choice.contains("finish_reason") && choice["finish_reason"].is_string()) {
-    out.done_reason = choice["finish_reason"].get<std::string>();
+  try {
+    for (const auto& [index, c] : calls) out.message.tool_calls.push_back(tool_call_from_json(c));
+  } catch (const FormatError& e) {
+    throw OpenAIError(fmt::format("bad tool call from {}: {}", call.url(), e.what()));
   }
+  out.tool_calls = out.message.tool_calls;
+  if (!reasoning.empty()) out.metadata["reasoning_content"] = reasoning;
   out.backend = info();
   out.latency_ms = call.elapsed_ms();
   out.timings["wall_ms"] = out.latency_ms;

@@ -48,6 +48,10 @@ class OpenAIBackend : public Backend, private HttpProtocol {
                          const ChunkCallback& on_chunk) override;
   ChatResult chat(const std::vector<ChatMessage>& messages, const std::vector<ToolSpec>& tools = {},
                   const GenerateOptions& opts = {}) override;
+  // POST {base}/chat/completions with "stream": true: delta.content to on_chunk; delta.tool_calls
+  // (pieces keyed by index) and delta.reasoning_content gathered into the result.
+  ChatResult chat_stream(const std::vector<ChatMessage>& messages, const std::vector<ToolSpec>& tools,
+                         const GenerateOptions& opts, const ChunkCallback& on_chunk) override;
 
   // POST {base}/completions with the text as prompt, echo, logprobs 1 (the top alternative, for
   // is_greedy), max_tokens 0 and return_tokens (g2c serve's and llama-server's ids; optional): the
@@ -60,6 +64,8 @@ class OpenAIBackend : public Backend, private HttpProtocol {
 
   static void add_constraints(nlohmann::json& body, const GenerateOptions& opts);
   nlohmann::json completion_request(const std::string& prompt, const GenerateOptions& opts, bool stream) const;
+  nlohmann::json chat_body(const std::vector<ChatMessage>& messages, const std::vector<ToolSpec>& tools,
+                           const GenerateOptions& opts, bool stream) const;
 
  private:
   HttpRequest request(const std::string& path, const nlohmann::json& body) const;

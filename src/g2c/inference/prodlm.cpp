@@ -56,6 +56,12 @@ class SelectedBackend final : public Backend {
     r.backend = info();
     return r;
   }
+  ChatResult chat_stream(const std::vector<ChatMessage>& m, const std::vector<ToolSpec>& t, const GenerateOptions& o,
+                         const ChunkCallback& cb) override {
+    ChatResult r = inner_->chat_stream(m, t, o, cb);
+    r.backend = info();
+    return r;
+  }
   LoglikResult loglikelihood(const std::string& context, const std::string& continuation) override {
     LoglikResult r = inner_->loglikelihood(context, continuation);
     r.backend = info();

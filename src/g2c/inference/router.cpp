@@ -260,6 +260,18 @@ InferenceResult RouterBackend::stream(const std::string& prompt, const GenerateO
 
 ChatResult RouterBackend::chat(const std::vector<ChatMessage>& messages, const std::vector<ToolSpec>& tools,
                                const GenerateOptions& opts) {
+  return run_chat(messages, tools, opts, nullptr);
+}
+
+ChatResult RouterBackend::chat_stream(const std::vector<ChatMessage>& messages, const std::vector<ToolSpec>& tools,
+                                      const GenerateOptions& opts, const ChunkCallback& on_chunk) {
+  return run_chat(messages, tools, opts, &on_chunk);
+}
+
+// Chats are routed by rules on the last user message (no confidence routing: that needs a completion
+// to score). Streaming falls back to the next backend only while nothing has been delivered.
+ChatResult RouterBackend::run_chat(const std::vector<ChatMessage>& messages, const std::vector<ToolSpec>& tools,
+                                   const GenerateOptions& opts, const ChunkCallback* on_chunk) {
   Timer timer;
   std::string last_user;
   for (auto it = messages.rbegin(); it != messages.rend(); ++it) {
@@ -273,8 +285,17 @@ ChatResult RouterBackend::chat(const std::vector<ChatMessage>& messages, const s
   if (!d)
     d = Decision{cfg_.default_target, "default", "no rule matched the last user message; default backend", nullptr};
   std::size_t used = d->target;
-  ChatResult r = run_with_fallback(backends_, order_from(d->target), cfg_.fallback_on_error, fallbacks, used,
-                                   [&](Backend& b) { return b.chat(messages, tools, opts); });
+  bool emitted = false;
+  const ChunkCallback tap = [&](std::string_view s) {
+    emitted = true;
+    return *on_chunk ? (*on_chunk)(s) : true;
+  };
+  ChatResult r = run_with_fallback(
+      backends_, order_from(d->target), cfg_.fallback_on_error, fallbacks, used,
+      [&](Backend& b) {
+        return on_chunk != nullptr ? b.chat_stream(messages, tools, opts, tap) : b.chat(messages, tools, opts);
+      },
+      [&] { return !emitted; });
   r.timings["router"] = record(*d, used, fallbacks);
   r.latency_ms = timer.elapsed_ms();
   return r;

@@ -58,6 +58,8 @@ class RouterBackend : public Backend {
                          const ChunkCallback& on_chunk) override;
   ChatResult chat(const std::vector<ChatMessage>& messages, const std::vector<ToolSpec>& tools = {},
                   const GenerateOptions& opts = {}) override;
+  ChatResult chat_stream(const std::vector<ChatMessage>& messages, const std::vector<ToolSpec>& tools,
+                         const GenerateOptions& opts, const ChunkCallback& on_chunk) override;
 
   // The mean of the first k entries of metadata["logprobs"]; empty when there are none.
   static std::optional<double> mean_logprob(const nlohmann::json& metadata, int k, int* n_used = nullptr);
@@ -70,6 +72,8 @@ class RouterBackend : public Backend {
     nlohmann::json confidence;  // null unless confidence routing ran
   };
   std::optional<Decision> by_rules(const std::string& prompt, const GenerateOptions& opts) const;
+  ChatResult run_chat(const std::vector<ChatMessage>& messages, const std::vector<ToolSpec>& tools,
+                      const GenerateOptions& opts, const ChunkCallback* on_chunk);
   std::vector<std::size_t> order_from(std::size_t target) const;
   nlohmann::json record(const Decision& d, std::size_t used, const nlohmann::json& fallbacks) const;
 
