@@ -143,6 +143,23 @@ TEST(Router, StreamAndChatRoute) {
   ChatResult c = r.chat({{"user", "weather in Paris", {}, "", ""}});
   EXPECT_EQ(c.message.content, "big answer");
   EXPECT_EQ(c.timings["router"]["decision"], "rule:weather");
+  std::string chat_got;
+  ChatResult cs = r.chat_stream({{"user", "weather in Paris", {}, "", ""}}, {}, {}, [&](std::string_view p) {
+    chat_got += p;
+    return true;
+  });
+  EXPECT_EQ(chat_got, "big answer");
+  EXPECT_EQ(cs.timings["router"]["decision"], "rule:weather");
+  // The routed backend is down: nothing was shown, so the stream falls back to the default.
+  f.big->fail = true;
+  chat_got.clear();
+  cs = r.chat_stream({{"user", "weather in Paris", {}, "", ""}}, {}, {}, [&](std::string_view p) {
+    chat_got += p;
+    return true;
+  });
+  EXPECT_EQ(cs.timings["router"]["fallbacks"].size(), 1u);
+  EXPECT_EQ(chat_got, cs.message.content);
+  EXPECT_NE(chat_got, "big answer");
 }
 
 TEST(Router, RegexRulesSurviveLongAndInvalidUtf8Prompts) {
