@@ -55,12 +55,8 @@ void write_gguf(const TemplateOptions& o) {
     throw InvalidArgument("--write-gguf needs --template-file and -o/--output");
   const std::string source = slurp(o.template_file, "--template-file");
   const auto in = gguf::File::open(resolve_model_path(o.write_gguf));
-  gguf::Writer w(in->alignment());
-  for (const auto& kv : in->kvs()) w.set(kv.key, kv.value);
+  gguf::Writer w = gguf::Writer::copy_of(*in);
   w.set("tokenizer.chat_template", gguf::Value::str(source));
-  for (const auto& t : in->tensors())
-    w.add_tensor(t.name, t.type, std::span<const std::int64_t>(t.ne.data(), t.n_dims),
-                 std::span<const std::uint8_t>(t.data, t.n_bytes));
   w.write(o.output);
 }
 

@@ -59,6 +59,14 @@ std::vector<std::string> shared_gguf_files() {
   return out;
 }
 
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw std::runtime_error("cannot read " + path.string());
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
 nlohmann::json load_json(const fs::path& path) {
   std::ifstream in(path);
   if (!in) throw std::runtime_error("cannot open " + path.string());

@@ -24,6 +24,9 @@ std::vector<std::string> shared_gguf_files();
 // missing golden then fails the test with its path, not with a parse error at offset 0).
 nlohmann::json load_json(const std::filesystem::path& path);
 
+// A whole file as bytes; throws std::runtime_error naming the file when it cannot be read.
+std::string read_file(const std::filesystem::path& path);
+
 // A new, empty folder, removed with its contents when the TempDir goes out of scope. Its name holds the
 // running test's name and a random suffix (mkdtemp), so no two TempDirs ever share a folder: not two in
 // one test, not two test processes (ctest -j), not two checkouts running their suites at once.

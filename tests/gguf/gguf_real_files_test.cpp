@@ -3,7 +3,10 @@
 // independent reader). (`g2c info` on every one of them: gguf_info_cli_test.cpp.)
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -44,6 +47,20 @@ TEST(GgufRealFiles, Stories260KHyperparameters) {
   const TensorInfo* t = f->find_tensor("blk.0.ffn_down.weight");
   ASSERT_NE(t, nullptr);
   EXPECT_EQ(t->shape_string(), "[172, 64]");
+}
+
+TEST(GgufRealFiles, CopyOfWritesTheSameBytesLlamaCppWrote) {
+  // Writer::copy_of re-emits a file written by llama.cpp's converter byte for byte (same keys, types,
+  // order, alignment and padding), so a copy with one key changed differs from it in that key only.
+  for (const char* name : {"models/stories260K.gguf", "models/TinyStories-656K-Q8_0.gguf"}) {
+    const std::string path = shared_path(name);
+    const std::string original = test::read_file(path);
+    const std::vector<std::uint8_t> copy = Writer::copy_of(*File::open(path)).to_bytes();
+    ASSERT_EQ(copy.size(), original.size()) << name;
+    EXPECT_TRUE(std::equal(copy.begin(), copy.end(), original.begin(), [](std::uint8_t a, char b) {
+      return a == static_cast<std::uint8_t>(b);
+    })) << name;
+  }
 }
 
 TEST(GgufRealFiles, OffsetsMatchGgufPyRecords) {

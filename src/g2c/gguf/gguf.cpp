@@ -621,6 +621,15 @@ Writer::Writer(std::uint32_t alignment) : alignment_(alignment) {
   if (alignment != kDefaultAlignment) set("general.alignment", Value::u32(alignment));
 }
 
+Writer Writer::copy_of(const File& in) {
+  Writer w(in.alignment());
+  for (const auto& kv : in.kvs()) w.set(kv.key, kv.value);
+  for (const auto& t : in.tensors())
+    w.add_tensor(t.name, t.type, std::span<const std::int64_t>(t.ne.data(), t.n_dims),
+                 std::span<const std::uint8_t>(t.data, t.n_bytes));
+  return w;
+}
+
 void Writer::set(const std::string& key, Value v) {
   if (key.empty()) throw InvalidArgument("GGUF metadata key is empty");
   for (auto& kv : kvs_) {

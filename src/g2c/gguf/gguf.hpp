@@ -179,6 +179,9 @@ class File {
 class Writer {
  public:
   explicit Writer(std::uint32_t alignment = kDefaultAlignment);
+  // Every key and tensor of `in` (data copied), in its order and alignment: set() then changes a key,
+  // as `g2c template --write-gguf` does to give a model another chat template.
+  static Writer copy_of(const File& in);
   // Adds or replaces a key (replacing keeps the original position).
   void set(const std::string& key, Value v);
   void remove(const std::string& key);
