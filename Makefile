@@ -10,7 +10,7 @@ DEFAULT_MODEL ?= stories260K.gguf
 # Every C++ file of the repository but the generated Unicode tables.
 FORMAT_FILES = git ls-files -z '*.cpp' '*.hpp' '*.h' '*.inc' ':!:src/g2c/tokenizer/unicode_tables.inc'
 
-.PHONY: setup configure build run test format-check layer-check test-native test-ref test-asan-parsers \
+.PHONY: setup configure build run test format-check layer-check test-native test-ref test-python test-asan-parsers \
         test-asan fuzz clean clients-deps
 
 setup:
@@ -33,6 +33,7 @@ run: configure
 test: format-check layer-check build
 	@$(MAKE) --no-print-directory test-native
 	@$(MAKE) --no-print-directory test-ref
+	@$(MAKE) --no-print-directory test-python
 	@$(MAKE) --no-print-directory test-asan-parsers
 
 format-check: setup
@@ -49,6 +50,13 @@ test-native: build clients-deps
 test-ref: build clients-deps
 	@echo "== the same suite with G2C_ISA=ref =="
 	@cd $(BUILD_RELEASE) && set -o pipefail && G2C_ISA=ref ctest --output-on-failure -j$(JOBS) --timeout 900 2>&1 | tee ctest-ref.log | tail -n 25
+
+# `import g2c` (python/): pytest under Debian's python3 (never the python3 first on PATH) against the
+# module the build laid out in build/release/python; G2C_BIN is the g2c the served tests start.
+test-python: build
+	@echo "== Python: import g2c (pytest) =="
+	@cd $(BUILD_RELEASE) && G2C_BIN=$$PWD/apps/g2c/g2c PYTHONPATH=$$PWD/python \
+	  /usr/bin/python3 -m pytest -q -p no:cacheprovider $(CURDIR)/python/tests
 
 # The npm clients that CTest's `clients` test runs against `g2c serve` (tests/clients): `npm ci` when
 # package-lock.json is newer than node_modules, or node_modules is absent (the stamp goes with it).

@@ -3,10 +3,12 @@
 set -euo pipefail
 # python3: tools/check_layers.py; clang-format-14: make format-check; python3-jsonschema: grammar_generate_test
 # validates constrained-decoding outputs with it; python3-jinja2: the reference renderer of the chat-template
-# tests (tests/tokenizer/jinja_reference.py, run by /usr/bin/python3).
+# tests (tests/tokenizer/jinja_reference.py, run by /usr/bin/python3); pybind11-dev, python3-dev: the Python
+# module (python/); python3-pytest, -venv, -setuptools, -pip: its tests and the README's venv install.
 PKGS=(build-essential cmake ninja-build pkg-config python3 clang-format-14
       nlohmann-json3-dev libcpp-httplib-dev libcli11-dev libfmt-dev
-      libgtest-dev libgmock-dev libbenchmark-dev libpcre2-dev python3-jsonschema python3-jinja2)
+      libgtest-dev libgmock-dev libbenchmark-dev libpcre2-dev python3-jsonschema python3-jinja2
+      pybind11-dev python3-dev python3-pytest python3-venv python3-setuptools python3-pip)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
