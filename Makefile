@@ -57,6 +57,12 @@ test-python: build
 	@echo "== Python: import g2c (pytest) =="
 	@cd $(BUILD_RELEASE) && G2C_BIN=$$PWD/apps/g2c/g2c PYTHONPATH=$$PWD/python \
 	  /usr/bin/python3 -m pytest -q -p no:cacheprovider $(CURDIR)/python/tests
+	@echo "== the module's notebook, executed (notebooks/16-inference.ipynb) =="
+	@cd $(BUILD_RELEASE) && rm -f notebooks/16-inference.ipynb && G2C_BIN=$$PWD/apps/g2c/g2c PYTHONPATH=$$PWD/python \
+	  /usr/bin/jupyter-nbconvert --to notebook --execute --ExecutePreprocessor.kernel_name=python3 \
+	  --ExecutePreprocessor.timeout=300 --output-dir $$PWD/notebooks $(CURDIR)/notebooks/16-inference.ipynb \
+	  > notebook.log 2>&1 || { cat notebook.log; exit 1; }
+	@test -s $(BUILD_RELEASE)/notebooks/16-inference.ipynb && echo "notebook ok (executed copy: $(BUILD_RELEASE)/notebooks/16-inference.ipynb)"
 
 # The npm clients that CTest's `clients` test runs against `g2c serve` (tests/clients): `npm ci` when
 # package-lock.json is newer than node_modules, or node_modules is absent (the stamp goes with it).

@@ -8,7 +8,8 @@ set -euo pipefail
 PKGS=(build-essential cmake ninja-build pkg-config python3 clang-format-14
       nlohmann-json3-dev libcpp-httplib-dev libcli11-dev libfmt-dev
       libgtest-dev libgmock-dev libbenchmark-dev libpcre2-dev python3-jsonschema python3-jinja2
-      pybind11-dev python3-dev python3-pytest python3-venv python3-setuptools python3-pip)
+      pybind11-dev python3-dev python3-pytest python3-venv python3-setuptools python3-pip
+      jupyter-nbconvert python3-ipykernel python3-nbformat)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
