@@ -70,7 +70,10 @@ class ServerTools : public ::testing::Test {
     write_with_template(qwen_, "Qwen-Qwen2.5-7B-Instruct.jinja");
     const std::string gemma = dir_->file("gemma-notools.gguf");
     write_with_template(gemma, "google-gemma-2-2b-it.jinja");
-    srv_ = new test::ServeFixture({.models = {qwen_, gemma}, .parallel = 2, .ctx = 1024});
+    // DeepSeek R1's distill template: its generation prompt ends with "<think>\n".
+    const std::string r1 = dir_->file("r1-think.gguf");
+    write_with_template(r1, "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja");
+    srv_ = new test::ServeFixture({.models = {qwen_, gemma, r1}, .parallel = 2, .ctx = 1024});
     const auto g = gguf::File::open(qwen_);
     tok_ = tokenizer::Tokenizer::from_gguf(*g).release();
   }
@@ -214,6 +217,109 @@ TEST_F(ServerTools, TemplatesWithoutToolsOrThatRefuseSay400) {
   r = srv_->post("/api/chat", {{"model", "gemma-notools"}, {"messages", sys}, {"stream", false}});
   EXPECT_EQ(r.status, 400);
   EXPECT_NE(r.json()["error"].get<std::string>().find("System role not supported"), std::string::npos) << r.body;
+}
+
+// Reasoning is streamed as it is generated. The reply is forced with llama-server's `grammar` field to be
+// thinking then an answer; the stream must carry the thinking in several reasoning deltas (OpenAI
+// delta.reasoning_content, Ollama message.thinking) before the final chunk, none of it in content, and the
+// non-streamed reply keeps it apart whole.
+TEST_F(ServerTools, ReasoningIsStreamedAsItIsGenerated) {
+  const json msgs = json::array({{{"role", "user"}, {"content", "Think."}}});
+  // With and without the model writing the opening <think> (the prompt has opened it already).
+  for (const std::string forced : {"<think>a b c d e</think>answer", "a b c d e</think>answer"}) {
+    const std::string grammar = "root ::= " + json(forced).dump();
+    int status = 0;
+    std::vector<std::string> lines = srv_->stream_lines(
+        "/v1/chat/completions",
+        {{"model", "r1-think"}, {"messages", msgs}, {"grammar", grammar}, {"max_tokens", 64}, {"stream", true}}, 0,
+        &status);
+    ASSERT_EQ(status, 200);
+    std::string reasoning, content;
+    int reasoning_deltas = 0;
+    bool finished = false;
+    for (const std::string& l : lines) {
+      if (l == "data: [DONE]") break;
+      ASSERT_EQ(l.rfind("data: ", 0), 0u) << l;
+      const json c = json::parse(l.substr(6));
+      if (c["choices"].empty()) continue;
+      const json& ch = c["choices"][0];
+      const json& d = ch["delta"];
+      if (d.contains("reasoning_content")) {
+        EXPECT_FALSE(finished) << "reasoning after the final chunk";
+        EXPECT_FALSE(d.contains("content") && !d["content"].get<std::string>().empty()) << l;
+        reasoning += d["reasoning_content"].get<std::string>();
+        ++reasoning_deltas;
+      }
+      if (d.contains("content")) content += d["content"].get<std::string>();
+      if (!ch["finish_reason"].is_null()) finished = true;
+    }
+    EXPECT_TRUE(finished);
+    EXPECT_EQ(reasoning, "a b c d e") << forced;
+    EXPECT_GE(reasoning_deltas, 3) << forced;  // as generated: one delta per token or few, not one at the end
+    EXPECT_EQ(content, "answer") << forced;
+  }
+  // Ollama has no grammar field; its stream is checked on the model's own (greedy) reply, which never writes
+  // </think>: the prompt opened the thinking, so all of it is thinking, streamed in message.thinking chunks,
+  // and equal to the non-streamed reply's message.thinking (where it is unchanged when the thinking is closed).
+  const json body = {{"model", "r1-think"},
+                     {"messages", msgs},
+                     {"think", true},
+                     {"options", {{"temperature", 0}, {"num_predict", 12}}}};
+  json streamed = body;
+  streamed["stream"] = true;
+  std::string thinking, content;
+  int thinking_chunks = 0;
+  bool done = false;
+  for (const std::string& l : srv_->stream_lines("/api/chat", streamed)) {
+    const json c = json::parse(l);
+    ASSERT_FALSE(c.contains("error")) << l;
+    if (c["message"].contains("thinking")) {
+      EXPECT_FALSE(done);
+      thinking += c["message"]["thinking"].get<std::string>();
+      ++thinking_chunks;
+    }
+    content += c["message"]["content"].get<std::string>();
+    if (c["done"].get<bool>()) done = true;
+  }
+  EXPECT_TRUE(done);
+  EXPECT_GE(thinking_chunks, 3);
+  EXPECT_EQ(content, "");
+  json whole = body;
+  whole["stream"] = false;
+  test::HttpReply w = srv_->post("/api/chat", whole);
+  ASSERT_EQ(w.status, 200) << w.body;
+  EXPECT_EQ(w.json()["message"]["thinking"], thinking);
+  EXPECT_EQ(w.json()["message"]["content"], "");
+  // think: false leaves the thinking out.
+  whole["think"] = false;
+  w = srv_->post("/api/chat", whole);
+  ASSERT_EQ(w.status, 200) << w.body;
+  EXPECT_FALSE(w.json()["message"].contains("thinking")) << w.body;
+  EXPECT_EQ(w.json()["message"]["content"], "");
+
+  // Not streamed: unchanged, the reasoning whole and apart.
+  const std::string grammar = "root ::= \"<think>a b c d e</think>answer\"";
+  test::HttpReply r = srv_->post("/v1/chat/completions",
+                                 {{"model", "r1-think"}, {"messages", msgs}, {"grammar", grammar}, {"max_tokens", 64}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["choices"][0]["message"]["reasoning_content"], "a b c d e");
+  EXPECT_EQ(r.json()["choices"][0]["message"]["content"], "answer");
+}
+
+TEST_F(ServerTools, OllamaThink) {
+  const json msgs = json::array({{{"role", "user"}, {"content", "x"}}});
+  // think on a model whose template does not think: 400, as Ollama.
+  test::HttpReply r = srv_->post("/api/chat", {{"model", "qwen-tools"}, {"messages", msgs}, {"think", true}});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.json()["error"], "qwen-tools does not support thinking");
+  r = srv_->post("/api/chat", {{"model", "qwen-tools"}, {"messages", msgs}, {"think", "loud"}});
+  EXPECT_EQ(r.status, 400);
+  r = srv_->post("/api/chat", {{"model", "r1-think"},
+                               {"messages", msgs},
+                               {"think", "high"},
+                               {"stream", false},
+                               {"options", {{"num_predict", 2}}}});
+  EXPECT_EQ(r.status, 200) << r.body;
 }
 
 }  // namespace

@@ -213,5 +213,68 @@ TEST(ToolCalls, StreamingHoldsBackTheCall) {
   check_stream(ChatFamily::kHermes, "a < b <tool", "a < b ", 0);
 }
 
+// Reasoning streamed, one byte at a time: it is taken in pieces before its closing marker arrives, never
+// a piece of the marker, and taken + reasoning_rest is the parse's reasoning_content (the non-streamed
+// parse's, when the thinking is closed); the content never holds any of it.
+struct StreamedReasoning {
+  std::string taken, content;
+  std::size_t pieces_before_close = 0;
+  ToolCallStream::Final fin;
+};
+StreamedReasoning stream_reasoning(ChatFamily f, const std::string& text, std::string_view close, bool open = false) {
+  ToolCallStream s(f, /*extract_reasoning=*/true, open);
+  StreamedReasoning out;
+  std::string raw;
+  for (char c : text) {
+    raw += c;
+    out.content += s.feed(std::string_view(&c, 1));
+    const std::string r = s.take_reasoning();
+    EXPECT_EQ(r.find('<'), std::string::npos) << "a marker piece shown as reasoning: " << r;
+    if (!r.empty() && raw.find(close) == std::string::npos) ++out.pieces_before_close;
+    out.taken += r;
+  }
+  out.fin = s.finish();
+  out.content += out.fin.rest;
+  out.taken += out.fin.reasoning_rest;
+  return out;
+}
+
+TEST(ToolCalls, StreamingReasoning) {
+  const std::string ds = "<think>\nFirst a, then b.\n</think>\n\nThe answer.";
+  StreamedReasoning r = stream_reasoning(ChatFamily::kDeepSeekR1, ds, "</think>");
+  EXPECT_EQ(r.taken, "First a, then b.");
+  EXPECT_EQ(r.taken, parse_tool_calls(ChatFamily::kDeepSeekR1, ds, true).reasoning_content);
+  EXPECT_GE(r.pieces_before_close, 10u);  // one per character: as generated, not at the end
+  EXPECT_EQ(r.content, "The answer.");
+  EXPECT_TRUE(r.fin.reasoning_rest.empty());
+
+  const std::string cr = "<|START_THINKING|>Plan: x<|END_THINKING|><|START_RESPONSE|>Hi<|END_RESPONSE|>";
+  r = stream_reasoning(ChatFamily::kCommandR7b, cr, "<|END_THINKING|>");
+  EXPECT_EQ(r.taken, "Plan: x");
+  EXPECT_EQ(r.taken, parse_tool_calls(ChatFamily::kCommandR7b, cr, true).reasoning_content);
+  EXPECT_GE(r.pieces_before_close, 5u);
+  EXPECT_EQ(r.content, "Hi");
+
+  // Cut off while thinking: what was shown as reasoning stays reasoning.
+  r = stream_reasoning(ChatFamily::kDeepSeekR1, "<think>still going </th", "</think>");
+  EXPECT_EQ(r.taken, "still going </th");
+  EXPECT_EQ(r.fin.parsed.reasoning_content, "still going </th");
+  EXPECT_EQ(r.content, "");
+
+  // No opening marker: the reasoning comes whole at the end; unless the prompt opened it (reasoning_open, as
+  // the R1 distills' templates end with "<think>\n"), then it streams as well.
+  r = stream_reasoning(ChatFamily::kDeepSeekR1, "abc</think>done", "</think>");
+  EXPECT_EQ(r.pieces_before_close, 0u);
+  EXPECT_EQ(r.taken, "abc");
+  EXPECT_EQ(r.content, "done");
+  r = stream_reasoning(ChatFamily::kDeepSeekR1, "First a, then b.\n</think>\n\ndone", "</think>", /*open=*/true);
+  EXPECT_GE(r.pieces_before_close, 10u);
+  EXPECT_EQ(r.taken, "First a, then b.");
+  EXPECT_EQ(r.content, "done");
+  r = stream_reasoning(ChatFamily::kDeepSeekR1, ds, "</think>", /*open=*/true);  // the model writes it anyway
+  EXPECT_EQ(r.taken, "First a, then b.");
+  EXPECT_EQ(r.content, "The answer.");
+}
+
 }  // namespace
 }  // namespace g2c::tokenizer

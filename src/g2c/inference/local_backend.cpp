@@ -308,7 +308,7 @@ ChatResult LocalTransformerBackend::run_chat(const std::vector<ChatMessage>& mes
   const bool reasoning = tmpl.family == tokenizer::ChatFamily::kDeepSeekR1;
   const bool parse = !tools.empty() || reasoning;
   std::optional<tokenizer::ToolCallStream> calls;
-  if (parse) calls.emplace(tmpl.family, reasoning);
+  if (parse) calls.emplace(tmpl.family, reasoning, reasoning && tokenizer::prompt_opens_reasoning(tmpl.family, prompt));
   bool started = false;
   std::string held;  // plain: trailing whitespace not yet shown
   const ChunkCallback show = [&](std::string_view piece) -> bool {

@@ -43,6 +43,7 @@ struct Exchange {
   bool context = false;  // return the token ids (generate, not raw)
   std::int64_t t0 = 0;   // the handler's start
   ChatPrompt reply;      // chat: how the reply is read (tool calls, reasoning); text unused
+  bool thinking = true;  // chat: the reasoning goes to message.thinking (false: `think: false`, dropped)
 };
 
 // Ollama's tool_calls: [{id, function: {index, name, arguments: object}}].
@@ -61,7 +62,7 @@ void put_parsed(const Exchange& ex, Json& j, const tokenizer::ParsedChat& parsed
   j["message"] = {{"role", "assistant"}, {"content", content}};
   if (ex.reply.tools && !parsed.tool_calls.empty())
     j["message"]["tool_calls"] = ollama_tool_calls(parsed, ex.reply.family);
-  if (!parsed.reasoning_content.empty()) j["message"]["thinking"] = parsed.reasoning_content;
+  if (!parsed.reasoning_content.empty() && ex.thinking) j["message"]["thinking"] = parsed.reasoning_content;
   if (!parsed.tool_call_error.empty()) j["tool_call_error"] = parsed.tool_call_error;
 }
 
@@ -105,7 +106,7 @@ void answer(ServerState& st, httplib::Response& res, Lease lease, std::vector<st
       throw ApiError(503, "generation canceled: the server is shutting down");
     Json j = chunk_base(ex);
     if (ex.chat && ex.reply.parse()) {
-      const tokenizer::ParsedChat parsed = tokenizer::parse_tool_calls(ex.reply.family, r.text, ex.reply.reasoning);
+      const tokenizer::ParsedChat parsed = ex.reply.read(r.text);
       put_parsed(ex, j, parsed, parsed.content);
     } else {
       put_text(ex, j, r.text);
@@ -126,10 +127,21 @@ void answer(ServerState& st, httplib::Response& res, Lease lease, std::vector<st
     std::vector<Piece> pieces;
     // With tools, text that may be a call is held back; the calls come whole in one chunk at the end.
     std::optional<tokenizer::ToolCallStream> calls;
-    if (ex.chat && ex.reply.parse()) calls.emplace(ex.reply.family, ex.reply.reasoning);
+    if (ex.chat && ex.reply.parse()) calls.emplace(ex.reply.stream());
     while (gen->next(pieces)) {
       for (const Piece& p : pieces) {
         const std::string text = calls ? calls->feed(p.text) : p.text;
+        // Thinking goes out as it is generated, in message.thinking chunks of its own.
+        if (const std::string r = calls ? calls->take_reasoning() : ""; !r.empty() && ex.thinking) {
+          Json c = chunk_base(ex);
+          put_text(ex, c, "");
+          c["message"]["thinking"] = r;
+          c["done"] = false;
+          if (!write(dumps(c) + "\n")) {
+            gen->cancel();
+            return;
+          }
+        }
         if (text.empty() && !(logprobs && p.token >= 0)) continue;
         Json c = chunk_base(ex);
         put_text(ex, c, text);
@@ -154,7 +166,8 @@ void answer(ServerState& st, httplib::Response& res, Lease lease, std::vector<st
       return;
     }
     if (calls) {
-      const tokenizer::ToolCallStream::Final fin = calls->finish();
+      tokenizer::ToolCallStream::Final fin = calls->finish();
+      fin.parsed.reasoning_content = fin.reasoning_rest;  // the thinking not streamed yet
       if (!fin.rest.empty() || !fin.parsed.tool_calls.empty() || !fin.parsed.reasoning_content.empty() ||
           !fin.parsed.tool_call_error.empty()) {
         Json c = chunk_base(ex);
@@ -300,6 +313,9 @@ void add_ollama_routes(httplib::Server& http, ServerState& st) {
     engine::GenerateParams params = r.sampling.params;
     params.truncate_prompt = r.truncate;
     ex.reply = render_chat_prompt(*lease, r.model, r.messages, r.tools, params.stop);
+    if (r.think && *r.think && !ex.reply.reasoning)
+      throw ApiError(400, fmt::format("{} does not support thinking", r.model), "think");
+    ex.thinking = r.think.value_or(true);
     std::vector<std::int32_t> ids = lease->tokenizer().encode(ex.reply.text, true, true);
     ex.reply.text.clear();
     answer(st, res, std::move(lease), std::move(ids), params, ex);

@@ -176,7 +176,7 @@ void answer(ServerState& st, httplib::Response& res, Lease lease, std::vector<st
     if (ex.chat) {
       choice["message"] = {{"role", "assistant"}, {"content", r.text}, {"refusal", nullptr}};
       if (ex.reply.parse()) {
-        const tokenizer::ParsedChat parsed = tokenizer::parse_tool_calls(ex.reply.family, r.text, ex.reply.reasoning);
+        const tokenizer::ParsedChat parsed = ex.reply.read(r.text);
         const bool has_calls = ex.reply.tools && !parsed.tool_calls.empty();
         choice["message"]["content"] = has_calls && parsed.content.empty() ? Json(nullptr) : Json(parsed.content);
         if (has_calls) {
@@ -232,10 +232,21 @@ void answer(ServerState& st, httplib::Response& res, Lease lease, std::vector<st
     std::size_t sent = 0;  // characters of text streamed so far: the legacy text_offset of the next token
     // With tools, text that may be a call is held back; the calls come whole in one delta at the end.
     std::optional<tokenizer::ToolCallStream> calls;
-    if (ex.chat && ex.reply.parse()) calls.emplace(ex.reply.family, ex.reply.reasoning);
+    if (ex.chat && ex.reply.parse()) calls.emplace(ex.reply.stream());
+    // Reasoning (deepseek-r1 <think>, command-r7b thinking) goes out as it is generated, in chunks of its
+    // own with delta.reasoning_content (llama-server's spelling), never in content.
+    auto reasoning_chunk = [&](const std::string& text) {
+      Json c = delta_chunk("", nullptr);
+      c["choices"][0]["delta"] = {{"reasoning_content", text}};
+      return write(sse(c));
+    };
     auto emit = [&](const Piece& piece) {
       Piece shown;
       const Piece& p = calls ? (shown = piece, shown.text = calls->feed(piece.text), shown) : piece;
+      if (calls) {
+        const std::string r = calls->take_reasoning();
+        if (!r.empty() && !reasoning_chunk(r)) return false;
+      }
       if (p.text.empty() && !((logprobs || ex.return_tokens) && p.token >= 0)) return true;
       Json lp = nullptr;
       if (logprobs && p.token >= 0) {
@@ -298,11 +309,7 @@ void answer(ServerState& st, httplib::Response& res, Lease lease, std::vector<st
     if (calls) {
       const tokenizer::ToolCallStream::Final f = calls->finish();
       if (!f.rest.empty() && !write(sse(delta_chunk(f.rest, nullptr)))) return;
-      if (!f.parsed.reasoning_content.empty()) {
-        Json c = delta_chunk("", nullptr);
-        c["choices"][0]["delta"] = {{"reasoning_content", f.parsed.reasoning_content}};
-        if (!write(sse(c))) return;
-      }
+      if (!f.reasoning_rest.empty() && !reasoning_chunk(f.reasoning_rest)) return;
       if (ex.reply.tools && !f.parsed.tool_calls.empty()) {
         Json c = delta_chunk("", nullptr);
         c["choices"][0]["delta"] = {{"tool_calls", openai_tool_calls(f.parsed, ex.reply.family, true)}};

@@ -203,11 +203,23 @@ void refuse_ollama_extras(const Json& body, const std::string& model, bool chat 
     if (!t->is_array()) throw wrong_type("tools", "an array", *t);
     if (!t->empty()) throw bad_request(fmt::format("{} does not support tools", model), "tools");
   }
-  if (const Json* th = member(body, "think")) {
+  if (const Json* th = member(body, "think"); th && !chat) {
     const bool on = th->is_boolean() ? th->get<bool>() : th->is_string();
     if (!th->is_boolean() && !th->is_string()) throw wrong_type("think", "a boolean or a string", *th);
     if (on) throw bad_request(fmt::format("{} does not support thinking", model), "think");
   }
+}
+
+std::optional<bool> parse_think(const Json& body) {
+  const Json* th = member(body, "think");
+  if (th == nullptr || th->is_null()) return std::nullopt;
+  if (th->is_boolean()) return th->get<bool>();
+  if (!th->is_string()) throw wrong_type("think", "a boolean or a string", *th);
+  const std::string level = th->get<std::string>();
+  if (level != "low" && level != "medium" && level != "high" && level != "max")
+    throw bad_request(
+        fmt::format("invalid request: think \"{}\" is not one of true, false, low, medium, high, max", level), "think");
+  return true;
 }
 
 std::string lower(std::string s) {
@@ -538,6 +550,7 @@ OllamaChatRequest parse_ollama_chat(const Json& body) {
   r.stream = get_bool(body, "stream").value_or(true);
   r.truncate = get_bool(body, "truncate").value_or(false);
   refuse_ollama_extras(body, r.model, /*chat=*/true);
+  r.think = parse_think(body);
   r.tools = parse_tools(body);
   r.sampling = parse_ollama_options(body);
   read_ollama_format(body, r.sampling);

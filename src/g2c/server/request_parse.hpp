@@ -64,6 +64,10 @@ struct OllamaChatRequest {
   Sampling sampling;
   std::optional<std::chrono::nanoseconds> keep_alive;
   bool truncate = false;
+  // Ollama's `think` (a boolean, or a level "low" | "medium" | "high" | "max", which is true): absent, the
+  // thinking of a model that thinks is returned apart (message.thinking); true on a model whose template
+  // does not think is a 400 "<model> does not support thinking"; false leaves the thinking out of the reply.
+  std::optional<bool> think;
 };
 OllamaChatRequest parse_ollama_chat(const Json& body);
 

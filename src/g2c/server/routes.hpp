@@ -17,6 +17,7 @@
 #include "g2c/server/metrics.hpp"
 #include "g2c/server/model_pool.hpp"
 #include "g2c/server/server.hpp"
+#include "g2c/tokenizer/tool_calls.hpp"
 
 namespace g2c::server {
 
@@ -74,7 +75,13 @@ struct ChatPrompt {
   tokenizer::ChatFamily family = tokenizer::ChatFamily::kPlain;
   bool tools = false;
   bool reasoning = false;
+  bool reasoning_open = false;  // the prompt ends inside the thinking (tokenizer::prompt_opens_reasoning)
   bool parse() const { return tools || reasoning; }
+  tokenizer::ToolCallStream stream() const { return tokenizer::ToolCallStream(family, reasoning, reasoning_open); }
+  // The whole reply, read as stream() reads it.
+  tokenizer::ParsedChat read(std::string_view text) const {
+    return tokenizer::parse_reply(family, text, reasoning, reasoning_open);
+  }
 };
 ChatPrompt render_chat_prompt(const ServedModel& m, const std::string& model_name,
                               const std::vector<inference::ChatMessage>& messages,

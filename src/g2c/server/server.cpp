@@ -78,6 +78,7 @@ ChatPrompt render_chat_prompt(const ServedModel& m, const std::string& model_nam
   req.eos_token = m.file().eos_text;
   try {
     p.text = tokenizer::render_prompt(t, req);
+    p.reasoning_open = p.reasoning && tokenizer::prompt_opens_reasoning(t.family, p.text);
   } catch (const tokenizer::jinja::TemplateRaised& e) {
     throw ApiError(400, fmt::format("the chat template of {} refuses this conversation: {}", model_name, e.what()),
                    "messages");

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <optional>
 #include <stdexcept>
+#include <utility>
 
 namespace g2c::tokenizer {
 namespace {
@@ -447,8 +448,8 @@ ParsedChat parse_tool_calls(ChatFamily family, std::string_view text, bool extra
   }
 }
 
-ToolCallStream::ToolCallStream(ChatFamily family, bool extract_reasoning)
-    : family_(family), extract_reasoning_(extract_reasoning) {}
+ToolCallStream::ToolCallStream(ChatFamily family, bool extract_reasoning, bool reasoning_open)
+    : family_(family), extract_reasoning_(extract_reasoning), reasoning_open_(reasoning_open) {}
 
 std::size_t ToolCallStream::safe_end() const {
   const std::string_view s = raw_;
@@ -472,8 +473,72 @@ std::size_t ToolCallStream::safe_end() const {
   return safe;
 }
 
+namespace {
+
+// The thinking markers of the families whose parse extracts reasoning, and whether the parse trims it.
+struct ThinkMarkers {
+  std::string_view open, close;
+  bool trimmed;
+};
+std::optional<ThinkMarkers> think_markers(ChatFamily f) {
+  if (f == ChatFamily::kDeepSeekR1) return ThinkMarkers{"<think>", "</think>", true};
+  if (f == ChatFamily::kCommandR7b) return ThinkMarkers{"<|START_THINKING|>", "<|END_THINKING|>", false};
+  return std::nullopt;
+}
+
+// The reasoning of `s` (which opens with m.open) as far as it is known: up to the closing marker, or
+// without a suffix that may grow into it; trimmed as the parse trims it (trailing whitespace held).
+std::string open_reasoning(std::string_view s, const ThinkMarkers& m, bool& closed) {
+  std::string_view body = s.substr(m.open.size());
+  const std::size_t e = body.find(m.close);
+  closed = e != std::string_view::npos;
+  if (closed) {
+    body = body.substr(0, e);
+  } else {
+    for (std::size_t n = std::min(m.close.size() - 1, body.size()); n > 0; --n) {
+      if (body.substr(body.size() - n) == m.close.substr(0, n)) {
+        body = body.substr(0, body.size() - n);
+        break;
+      }
+    }
+  }
+  return m.trimmed ? std::string(trim(body)) : std::string(body);
+}
+
+}  // namespace
+
+// The text as if it opened with the thinking marker, or nullopt when it does not think (yet).
+std::optional<std::string> ToolCallStream::opened() const {
+  const auto m = think_markers(family_);
+  if (!extract_reasoning_ || !m) return std::nullopt;
+  if (starts_with(raw_, m->open)) return raw_;
+  if (!reasoning_open_ || m->open.substr(0, raw_.size()) == raw_) return std::nullopt;  // may still write it
+  return std::string(m->open) + raw_;
+}
+
+bool prompt_opens_reasoning(ChatFamily family, std::string_view prompt) {
+  const auto m = think_markers(family);
+  if (!m) return false;
+  std::size_t e = prompt.size();
+  while (e > 0 && is_ws(prompt[e - 1])) --e;
+  return e >= m->open.size() && prompt.substr(e - m->open.size(), m->open.size()) == m->open;
+}
+
+void ToolCallStream::stream_reasoning() {
+  const std::optional<std::string> text = opened();
+  if (!text) return;
+  bool closed = false;
+  const std::string r = open_reasoning(*text, *think_markers(family_), closed);
+  if (r.size() <= reasoning_shown_.size() || r.compare(0, reasoning_shown_.size(), reasoning_shown_) != 0) return;
+  reasoning_pending_ += r.substr(reasoning_shown_.size());
+  reasoning_shown_ = r;
+}
+
+std::string ToolCallStream::take_reasoning() { return std::exchange(reasoning_pending_, std::string()); }
+
 std::string ToolCallStream::feed(std::string_view piece) {
   raw_ += piece;
+  stream_reasoning();
   const std::size_t safe = safe_end();
   std::string visible;
   const std::string_view s = raw_;
@@ -497,9 +562,31 @@ std::string ToolCallStream::feed(std::string_view piece) {
 ToolCallStream::Final ToolCallStream::finish() {
   Final f;
   f.parsed = parse_tool_calls(family_, raw_, extract_reasoning_);
+  const auto m = think_markers(family_);
+  const std::optional<std::string> text = opened();
+  if (!reasoning_shown_.empty() && f.parsed.reasoning_content.empty() && m && text) {
+    bool closed = false;
+    (void)open_reasoning(*text, *m, closed);
+    if (!closed) {  // never closed: it was all reasoning
+      const std::string_view body = std::string_view(*text).substr(m->open.size());
+      f.parsed.reasoning_content = m->trimmed ? std::string(trim(body)) : std::string(body);
+      f.parsed.content.clear();
+      f.parsed.tool_calls.clear();
+      f.parsed.tool_call_error.clear();
+    }
+  }
   const std::string& c = f.parsed.content;
   if (c.size() >= shown_.size() && c.compare(0, shown_.size(), shown_) == 0) f.rest = c.substr(shown_.size());
+  const std::string& r = f.parsed.reasoning_content;
+  if (r.size() >= reasoning_shown_.size() && r.compare(0, reasoning_shown_.size(), reasoning_shown_) == 0)
+    f.reasoning_rest = reasoning_pending_ + r.substr(reasoning_shown_.size());
   return f;
+}
+
+ParsedChat parse_reply(ChatFamily family, std::string_view text, bool extract_reasoning, bool reasoning_open) {
+  ToolCallStream s(family, extract_reasoning, reasoning_open);
+  (void)s.feed(text);
+  return s.finish().parsed;
 }
 
 }  // namespace g2c::tokenizer
