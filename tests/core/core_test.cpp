@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <string>
 
 #include "common/test_util.hpp"
 #include "g2c/core/aligned.hpp"
@@ -61,6 +62,23 @@ TEST(Cpu, DetectsSomething) {
   EXPECT_EQ(c.avx512vl, static_cast<bool>(__builtin_cpu_supports("avx512vl")));
   EXPECT_EQ(c.avx512vnni, static_cast<bool>(__builtin_cpu_supports("avx512vnni")));
   EXPECT_EQ(c.avx512bf16, static_cast<bool>(__builtin_cpu_supports("avx512bf16")));
+  EXPECT_EQ(c.vendor == "AuthenticAMD", static_cast<bool>(__builtin_cpu_is("amd")));
+  EXPECT_EQ(c.vendor == "GenuineIntel", static_cast<bool>(__builtin_cpu_is("intel")));
+#endif
+#if defined(__x86_64__) && defined(__linux__)
+  // Family and model against the kernel's own decoding in /proc/cpuinfo.
+  std::ifstream info("/proc/cpuinfo");
+  std::string line;
+  int family = -1, model = -1;
+  while (std::getline(info, line) && (family < 0 || model < 0)) {
+    auto value = [&] { return std::stoi(line.substr(line.find(':') + 1)); };
+    if (line.rfind("cpu family", 0) == 0) family = value();
+    if (line.rfind("model\t", 0) == 0) model = value();
+  }
+  ASSERT_GE(family, 0) << "no 'cpu family' line in /proc/cpuinfo";
+  ASSERT_GE(model, 0) << "no 'model' line in /proc/cpuinfo";
+  EXPECT_EQ(c.family, family);
+  EXPECT_EQ(c.model, model);
 #endif
 }
 

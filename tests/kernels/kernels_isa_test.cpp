@@ -212,6 +212,24 @@ TEST(IsaTables, ActivationsStayCloseToFloatForQuantizedTypes) {
   }
 }
 
+TEST(IsaTables, VbmiQ4_0DecodeIsChosenPerMeasuredCpuFamily) {
+  CpuFeatures zen4;
+  zen4.avx512vbmi = true;
+  zen4.vendor = "AuthenticAMD";
+  zen4.family = 25;
+  EXPECT_TRUE(vbmi_q4_0_decode_default(zen4));
+  CpuFeatures zen5 = zen4;
+  zen5.family = 26;
+  EXPECT_FALSE(vbmi_q4_0_decode_default(zen5));
+  CpuFeatures intel = zen4;  // Ice Lake and later have VBMI, but no measurement here: the block-pair kernel
+  intel.vendor = "GenuineIntel";
+  intel.family = 6;
+  EXPECT_FALSE(vbmi_q4_0_decode_default(intel));
+  CpuFeatures no_vbmi = zen4;
+  no_vbmi.avx512vbmi = false;
+  EXPECT_FALSE(vbmi_q4_0_decode_default(no_vbmi));
+}
+
 }  // namespace
 }  // namespace g2c::kernels
 

@@ -42,8 +42,20 @@ CpuFeatures detect() {
 #ifdef G2C_X86
   unsigned a = 0, b = 0, c = 0, d = 0;
   unsigned max_leaf = __get_cpuid_max(0, nullptr);
+  {
+    __cpuid(0, a, b, c, d);
+    char vendor[13] = {};
+    std::memcpy(vendor, &b, 4);
+    std::memcpy(vendor + 4, &d, 4);
+    std::memcpy(vendor + 8, &c, 4);
+    f.vendor = vendor;
+  }
   if (max_leaf >= 1) {
     __cpuid_count(1, 0, a, b, c, d);
+    unsigned base_family = (a >> 8) & 0xF, base_model = (a >> 4) & 0xF;
+    f.family = static_cast<int>(base_family == 0xF ? base_family + ((a >> 20) & 0xFF) : base_family);
+    f.model =
+        static_cast<int>(base_family == 0x6 || base_family == 0xF ? base_model | (((a >> 16) & 0xF) << 4) : base_model);
     f.sse42 = (c >> 20) & 1;
     bool osxsave = (c >> 27) & 1;
     bool avx_hw = (c >> 28) & 1;

@@ -17,6 +17,9 @@ struct CpuFeatures {
   bool avx512vbmi = false;  // byte permutes (vpermt2b): the avx512 table's Q4_0 decode uses them when present
   bool avx512bf16 = false;
   std::string brand;       // e.g. "AMD EPYC 9654 96-Core Processor"
+  std::string vendor;      // CPUID leaf 0: "AuthenticAMD", "GenuineIntel", ...
+  int family = 0;          // display family (base + extended): 25 = AMD Zen 3/4, 26 = AMD Zen 5, 6 = Intel Core
+  int model = 0;           // display model (base + extended << 4)
   int logical_cores = 0;   // online logical CPUs
   int physical_cores = 0;  // distinct (package, core) pairs from sysfs; falls back to logical
 

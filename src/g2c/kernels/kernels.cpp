@@ -69,6 +69,10 @@ const KernelTable* choose() {
 
 }  // namespace
 
+bool vbmi_q4_0_decode_default(const CpuFeatures& cpu) {
+  return cpu.avx512vbmi && cpu.vendor == "AuthenticAMD" && cpu.family == 25;
+}
+
 const KernelTable& ref_table() { return *ref_ptr(); }
 
 const KernelTable* table_for(const char* name) {

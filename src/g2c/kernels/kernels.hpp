@@ -30,6 +30,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "g2c/core/cpu.hpp"
 #include "g2c/gguf/types.hpp"
 
 namespace g2c::kernels {
@@ -113,6 +114,14 @@ struct KernelTable {
 
 // Index into KernelTable::kv_store / attend / attend_multi.
 inline int kv_index(GgmlType t) { return t == GgmlType::F16 ? 1 : 0; }
+
+// Whether the avx512 table's Q4_0 decode (matvec, vec_dot, matmul_small) is the VBMI four-blocks-a-step
+// kernel rather than the block-pair one, by CPU family where measured (docs/benchmarks.md, "Q4_0
+// decode kernel per CPU family"): AMD family 25 (Zen 4), where VBMI won, takes it; AMD family 26 (Zen 5),
+// where the block-pair kernel decodes tinyllama Q4_0 ~1.4x faster, and every CPU not measured take the
+// block-pair kernel. False without AVX512_VBMI. G2C_AVX512_VBMI=0|1 overrides this choice (1 only
+// where the CPU has VBMI).
+bool vbmi_q4_0_decode_default(const CpuFeatures& cpu);
 
 // The table of this process, chosen on first call: G2C_ISA=ref|avx2|avx512 forces one (an unknown
 // name is fatal; a known ISA whose table is not built or not supported by this CPU falls back to ref

@@ -876,9 +876,17 @@ KernelTable make() {
   install<Driver<F::Q3_K, dot_q3_k<1>, dot_q3_k<kRows>>>(t, F::Q8_K, &q8_k_from_float);
   install<Driver<F::Q2_K, dot_q2_k<1>, dot_q2_k<kRows>>>(t, F::Q8_K, &q8_k_from_float);
   auto& ty = t.types;
-  // G2C_AVX512_VBMI=0 keeps the block-pair Q4_0 decode on a VBMI CPU (how CI tests the fallback).
-  const char* vbmi_env = std::getenv("G2C_AVX512_VBMI");
-  if (cpu_features().avx512vbmi && !(vbmi_env && std::string(vbmi_env) == "0")) {
+  // The Q4_0 decode kernel per CPU family (kernels.hpp); G2C_AVX512_VBMI=0|1 overrides the choice (CI
+  // runs the parity tests both ways).
+  bool vbmi = vbmi_q4_0_decode_default(cpu_features());
+  if (const char* env = std::getenv("G2C_AVX512_VBMI"); env && *env) {
+    if (std::strcmp(env, "0") != 0 && std::strcmp(env, "1") != 0) {
+      std::string msg = std::string("G2C_AVX512_VBMI=") + env + ": expected 0 or 1";
+      check_failed("G2C_AVX512_VBMI", __FILE__, __LINE__, msg.c_str());
+    }
+    vbmi = env[0] == '1' && cpu_features().avx512vbmi;
+  }
+  if (vbmi) {
     ty[static_cast<int>(GgmlType::Q4_0)].matvec = &detail::q4_0_matvec_vbmi;
     ty[static_cast<int>(GgmlType::Q4_0)].vec_dot = &detail::q4_0_vec_dot_vbmi;
     ty[static_cast<int>(GgmlType::Q4_0)].matmul_small = &q4_0_small_vbmi;
