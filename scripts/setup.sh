@@ -7,6 +7,9 @@ set -euo pipefail
 PKGS=(build-essential cmake ninja-build pkg-config python3 clang-format-14
       nlohmann-json3-dev libcpp-httplib-dev libcli11-dev libfmt-dev
       libgtest-dev libgmock-dev libbenchmark-dev libpcre2-dev python3-jsonschema python3-jinja2)
+# `scripts/setup.sh fuzz`: the libFuzzer stage (make fuzz, make test-fuzz-smoke) also needs clang 14 with its
+# sanitizer runtimes and libFuzzer.
+if [ "${1:-}" = fuzz ]; then PKGS=(clang-14 libclang-rt-14-dev libfuzzer-14-dev); fi
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
