@@ -34,7 +34,6 @@ test: format-check layer-check build
 	@$(MAKE) --no-print-directory test-native
 	@$(MAKE) --no-print-directory test-ref
 	@$(MAKE) --no-print-directory test-asan-parsers
-	@$(MAKE) --no-print-directory test-fuzz-smoke
 
 format-check: setup
 	@$(FORMAT_FILES) | xargs -0 clang-format-14 --dry-run --Werror
