@@ -11,7 +11,7 @@ DEFAULT_MODEL ?= stories260K.gguf
 FORMAT_FILES = git ls-files -z '*.cpp' '*.hpp' '*.h' '*.inc' ':!:src/g2c/tokenizer/unicode_tables.inc'
 
 .PHONY: setup configure build run test format-check layer-check test-native test-ref test-python test-asan-parsers \
-        test-asan fuzz clean clients-deps
+        test-asan fuzz test-fuzz-smoke clean clients-deps
 
 setup:
 	@bash scripts/setup.sh
@@ -89,9 +89,22 @@ test-asan: setup
 	@cmake --build $(BUILD_ASAN) -j$(JOBS)
 	@cd $(BUILD_ASAN) && ctest --output-on-failure -j$(JOBS) --timeout 1800
 
+# The libFuzzer targets (clang 14, ASan+UBSan; docs/fuzzing.md): `make fuzz` runs each for FUZZ_SECONDS
+# (default 60); test-fuzz-smoke (CI) builds only the fuzz targets and the layers they parse with, and runs
+# each 30 s, two at a time.
+FUZZ_SECONDS ?= 60
 fuzz: setup
+	@bash scripts/setup.sh fuzz
 	@cmake --preset fuzz >/dev/null
-	@bash fuzz/run.sh build/fuzz
+	@cmake --build build/fuzz -j$(JOBS) --target fuzz_targets
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) bash fuzz/run.sh build/fuzz
+
+test-fuzz-smoke: setup
+	@echo "== fuzz smoke: every target 30 s under ASan+UBSan =="
+	@bash scripts/setup.sh fuzz
+	@cmake --preset fuzz >/dev/null
+	@cmake --build build/fuzz -j$(JOBS) --target fuzz_targets
+	@FUZZ_SECONDS=30 FUZZ_JOBS=2 bash fuzz/run.sh build/fuzz
 
 clean:
 	rm -rf build

@@ -10,6 +10,9 @@ PKGS=(build-essential cmake ninja-build pkg-config python3 clang-format-14
       libgtest-dev libgmock-dev libbenchmark-dev libpcre2-dev python3-jsonschema python3-jinja2
       pybind11-dev python3-dev python3-pytest python3-venv python3-setuptools python3-pip
       jupyter-nbconvert python3-ipykernel python3-nbformat)
+# `scripts/setup.sh fuzz`: the libFuzzer stage (make fuzz, make test-fuzz-smoke) also needs clang 14 with its
+# sanitizer runtimes and libFuzzer.
+if [ "${1:-}" = fuzz ]; then PKGS=(clang-14 libclang-rt-14-dev libfuzzer-14-dev); fi
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -131,6 +131,18 @@ TEST(RequestParse, ChatMessages) {
   EXPECT_EQ(param, "messages[0].role");
 }
 
+// Found by fuzz/request_fuzz (input: fuzz/regressions/request/tool_call_without_name.json): a tool call
+// in the history without function.name escaped as FormatError (a 500) instead of a 400 naming the field.
+TEST(RequestParse, FuzzToolCallWithoutNameIsA400) {
+  const std::string body =
+      R"({"model": "m", "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "",)"
+      R"( "tool_calls": [{"function": {"naem": "f", "arguments": {"a": 1}}}]}]})";
+  std::string param;
+  EXPECT_NE(error_of([&] { parse_ollama_chat(parse_body(body)); }, &param).find("name"), std::string::npos);
+  EXPECT_EQ(param, "messages[1].tool_calls");
+  EXPECT_NE(error_of([&] { parse_openai_chat(parse_body(body)); }).find("name"), std::string::npos);
+}
+
 TEST(RequestParse, OpenAICompletionPromptsAndLogprobs) {
   OpenAICompletionRequest r = parse_openai_completion({{"model", "m"}, {"prompt", {1, 2, 3}}});
   EXPECT_TRUE(r.prompt_is_ids);

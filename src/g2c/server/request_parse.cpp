@@ -288,7 +288,11 @@ std::vector<inference::ChatMessage> parse_messages(const Json& body, bool openai
         const Json* args = member(*fn, "arguments");
         if (!openai && args != nullptr && !args->is_object())
           throw wrong_type(path + ".tool_calls[].function.arguments", "an object", *args);
-        msg.tool_calls.push_back(inference::tool_call_from_json(c));
+        try {
+          msg.tool_calls.push_back(inference::tool_call_from_json(c));
+        } catch (const FormatError& e) {  // e.g. no function.name: the client's fault, a 400 naming the field
+          throw bad_request(fmt::format("invalid request: {}.tool_calls[]: {}", path, e.what()), path + ".tool_calls");
+        }
       }
     }
     out.push_back(std::move(msg));
