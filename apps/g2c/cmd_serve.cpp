@@ -31,6 +31,7 @@ struct ServeOptions {
   int threads = 0;
   int queue = 64;
   int http_threads = 0;
+  std::string kv_type = "f32";
 };
 
 void run_serve(const ServeOptions& o) {
@@ -48,6 +49,9 @@ void run_serve(const ServeOptions& o) {
   so.pool.n_ctx = o.ctx;
   so.pool.threads = o.threads;
   so.pool.queue = o.queue;
+  if (o.kv_type != "f16" && o.kv_type != "f32")
+    throw InvalidArgument(fmt::format("--kv-type must be f16 or f32, got '{}'", o.kv_type));
+  so.pool.kv_type = o.kv_type == "f16" ? model::KvType::kF16 : model::KvType::kF32;
   so.http_threads = o.http_threads;
   try {
     so.pool.keep_alive = server::parse_keep_alive(nlohmann::json{{"keep_alive", o.keep_alive}}).value();
@@ -100,6 +104,8 @@ void register_serve(CLI::App& app) {
   c->add_option("--threads,-t", o->threads, "forward-pass threads per model (0: physical cores)")
       ->capture_default_str();
   c->add_option("--queue", o->queue, "requests that may wait for a sequence per model; more get 503")
+      ->capture_default_str();
+  c->add_option("--kv-type", o->kv_type, "KV cache type of every loaded model: f32 or f16 (half the memory)")
       ->capture_default_str();
   c->add_option("--http-threads", o->http_threads, "HTTP worker threads (0: parallel + queue + 16)")
       ->capture_default_str();

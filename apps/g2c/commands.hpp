@@ -36,5 +36,6 @@ void register_prodlm(CLI::App& app);
 void register_fit(CLI::App& app);
 void register_template(CLI::App& app);
 void register_eval(CLI::App& app);
+void register_frontier(CLI::App& app);
 
 }  // namespace g2c::app

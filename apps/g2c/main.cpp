@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
   g2c::app::register_fit(app);
   g2c::app::register_template(app);
   g2c::app::register_eval(app);
+  g2c::app::register_frontier(app);
   try {
     // CLI11 reports an unknown command as "A subcommand is required"; name it, and what exists.
     if (argc > 1 && argv[1][0] != '-' &&

@@ -10,10 +10,13 @@
 #include <string>
 #include <vector>
 
+#include <httplib.h>
+
 #include <nlohmann/json.hpp>
 
 #include "course_cli.hpp"
 #include "g2c/core/error.hpp"
+#include "g2c/inference/http_transport.hpp"
 #include "g2c/inference/local_backend.hpp"
 #include "g2c/inference/openai.hpp"
 #include "g2c/model/model.hpp"
@@ -100,6 +103,43 @@ TEST(EvalCli, HellaswagServedEqualsInProcess) {
     }
     EXPECT_EQ(s["latency_ms"]["calls"], 800);
   }
+}
+
+// g2c serve --kv-type f16: the served HellaSwag accuracy is the in-process F16-KV one and llama-perplexity's
+// (54.00 on TinyStories-656K-Q8_0, whose near-ties flip with an F32 cache), and /api/ps names the cache type.
+TEST(EvalCli, HellaswagServedF16KvEqualsInProcess) {
+  ServeProcess serve({"--model", shared_path("models/TinyStories-656K-Q8_0.gguf"), "--kv-type", "f16"});
+  const std::string model = "TinyStories-656K-Q8_0";
+  TempDir dir;
+  const RunResult served = run_g2c(
+      {"eval", "-b", "openai:" + model + "@" + serve.url(), "--task", kTasks, "--out", dir.file("served"), "--json"});
+  ASSERT_EQ(served.code, 0) << served.err << serve.log();
+  const RunResult local = run_g2c({"eval", "-b", "local:" + shared_path("models/" + model + ".gguf"), "--task", kTasks,
+                                   "-c", "512", "--kv-type", "f16", "--out", dir.file("local"), "--json"});
+  ASSERT_EQ(local.code, 0) << local.err;
+  const nlohmann::json s = read_json(dir.file("served.json")), l = read_json(dir.file("local.json"));
+  EXPECT_EQ(s["correct"], l["correct"]);
+  EXPECT_NEAR(100.0 * s["accuracy"].get<double>(), golden_final(model), 1e-9);
+  const auto si = read_jsonl(dir.file("served.jsonl")), li = read_jsonl(dir.file("local.jsonl"));
+  ASSERT_EQ(si.size(), li.size());
+  for (std::size_t i = 0; i < si.size(); ++i) EXPECT_EQ(si[i]["pred"], li[i]["pred"]) << "task " << i;
+
+  const inference::ParsedUrl u = inference::parse_url(serve.url());
+  httplib::Client c(u.host, u.port);
+  const auto ps = c.Get("/api/ps");
+  ASSERT_TRUE(ps) << serve.log();
+  const nlohmann::json j = nlohmann::json::parse(ps->body);
+  bool listed = false;
+  for (const auto& m : j["models"])
+    if (m["name"] == model + ":latest") {
+      listed = true;
+      EXPECT_EQ(m["kv_type"], "f16") << j.dump();
+    }
+  EXPECT_TRUE(listed) << j.dump();
+  // A bad value is a clear error naming the option.
+  const RunResult bad = run_g2c({"serve", "--port", "0", "--kv-type", "q8"});
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.err.find("--kv-type must be f16 or f32, got 'q8'"), std::string::npos) << bad.err;
 }
 
 TEST(EvalCli, GenerationTaskFilesAndProgress) {

@@ -117,6 +117,7 @@ ServedModel::ServedModel(const ModelFile& file, const PoolOptions& opts) : file_
   }
   so.threads = opts.threads;
   so.queue_max = opts.queue;
+  so.kv_type = opts.kv_type;
   scheduler_ = std::make_unique<engine::Scheduler>(*opened_.model, *opened_.tokenizer, so);
   chat_template_ = tokenizer::detect_chat_template(file.chat_template);
   tool_template_ =
@@ -130,7 +131,8 @@ ServedModel::~ServedModel() {
 
 std::uint64_t ServedModel::memory_bytes() const {
   const auto& hp = model().hparams();
-  const std::uint64_t kv = 2ULL * static_cast<std::uint64_t>(hp.n_layer * hp.n_embd_kv()) * sizeof(float) *
+  const std::uint64_t elem = scheduler_->options().kv_type == model::KvType::kF16 ? 2 : sizeof(float);
+  const std::uint64_t kv = 2ULL * static_cast<std::uint64_t>(hp.n_layer * hp.n_embd_kv()) * elem *
                            static_cast<std::uint64_t>(n_ctx()) *
                            static_cast<std::uint64_t>(scheduler_->options().n_parallel);
   return model().weight_bytes() + kv;
@@ -406,6 +408,7 @@ std::vector<LoadedInfo> ModelPool::loaded() {
       li.n_ctx = m->n_ctx();
       li.parallel = m->scheduler().options().n_parallel;
       li.clamped_ctx_max = m->clamped_ctx_max();
+      li.kv_type = m->scheduler().options().kv_type;
       out.push_back(std::move(li));
       ms.push_back(m);
     }

@@ -39,6 +39,7 @@ struct PoolOptions {
   std::int32_t n_ctx = 2048;  // per sequence
   std::int32_t threads = 0;
   std::int32_t queue = 64;
+  model::KvType kv_type = model::KvType::kF32;  // the KV cache of every loaded model (g2c serve --kv-type)
   std::chrono::nanoseconds keep_alive = std::chrono::minutes(5);
   bool search_ollama_store = true;
 };
@@ -150,6 +151,7 @@ struct LoadedInfo {
   std::int32_t n_ctx = 0;
   std::int32_t parallel = 0;
   std::int32_t clamped_ctx_max = 0;  // ServedModel::clamped_ctx_max()
+  model::KvType kv_type = model::KvType::kF32;
   engine::SchedulerStats stats;
 };
 

@@ -242,6 +242,7 @@ void add_ollama_routes(httplib::Server& http, ServerState& st) {
       // Requests asked for more context than --ctx gives each sequence; they ran clamped to it.
       if (l.clamped_ctx_max > 0) e["num_ctx_requested_max"] = l.clamped_ctx_max;
       e["parallel"] = l.parallel;
+      e["kv_type"] = l.kv_type == model::KvType::kF16 ? "f16" : "f32";  // g2c serve --kv-type
       e["in_use"] = l.expires_unix_ns == 0;
       e["active_sequences"] = l.stats.active;
       e["queued"] = l.stats.queued;
