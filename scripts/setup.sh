@@ -7,6 +7,14 @@ set -euo pipefail
 PKGS=(build-essential cmake ninja-build pkg-config python3 clang-format-14
       nlohmann-json3-dev libcpp-httplib-dev libcli11-dev libfmt-dev
       libgtest-dev libgmock-dev libbenchmark-dev libpcre2-dev python3-jsonschema python3-jinja2)
+# `setup.sh arm`: the ARM64 cross build and qemu (make test-arm).
+if [ "${1:-}" = arm ]; then
+  if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    SUDO=""; [ "$(id -u)" != 0 ] && SUDO=sudo
+    $SUDO dpkg --add-architecture arm64
+  fi
+  PKGS=(g++-aarch64-linux-gnu qemu-user libpcre2-dev:arm64)
+fi
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
