@@ -11,7 +11,7 @@ DEFAULT_MODEL ?= stories260K.gguf
 FORMAT_FILES = git ls-files -z '*.cpp' '*.hpp' '*.h' '*.inc' ':!:src/g2c/tokenizer/unicode_tables.inc'
 
 .PHONY: setup configure build run test format-check layer-check test-native test-ref test-python test-asan-parsers \
-        test-asan fuzz test-fuzz-smoke clean clients-deps
+        test-asan fuzz test-fuzz-smoke clean clients-deps test-arm
 
 setup:
 	@bash scripts/setup.sh
@@ -88,6 +88,16 @@ test-asan: setup
 	@cmake --preset asan >/dev/null
 	@cmake --build $(BUILD_ASAN) -j$(JOBS)
 	@cd $(BUILD_ASAN) && ctest --output-on-failure -j$(JOBS) --timeout 1800
+
+# ARM64: core..engine cross-built with g++-aarch64-linux-gnu (cmake/aarch64-linux-gnu.cmake, static
+# executables) and the kernel parity, thread pool and model golden tests run under qemu-aarch64 -cpu max.
+BUILD_ARM := build/arm
+ARM_TESTS := kernels_test kernels_isa_test thread_pool_test model_test arch_goldens_test
+test-arm:
+	@bash scripts/setup.sh arm
+	@cmake --preset arm >/dev/null
+	@cmake --build $(BUILD_ARM) -j$(JOBS) --target $(ARM_TESTS)
+	@cd $(BUILD_ARM) && set -o pipefail && ctest -R '^($(subst $(eval) ,|,$(ARM_TESTS)))$$' --output-on-failure -j$(JOBS) --timeout 600 2>&1 | tee ctest-arm.log | tail -n 15
 
 # The libFuzzer targets (clang 14, ASan+UBSan; docs/fuzzing.md): `make fuzz` runs each for FUZZ_SECONDS
 # (default 60); test-fuzz-smoke (CI) builds only the fuzz targets and the layers they parse with, and runs

@@ -13,6 +13,14 @@ PKGS=(build-essential cmake ninja-build pkg-config python3 clang-format-14
 # `scripts/setup.sh fuzz`: the libFuzzer stage (make fuzz, make test-fuzz-smoke) also needs clang 14 with its
 # sanitizer runtimes and libFuzzer.
 if [ "${1:-}" = fuzz ]; then PKGS=(clang-14 libclang-rt-14-dev libfuzzer-14-dev); fi
+# `setup.sh arm`: the ARM64 cross build and qemu (make test-arm).
+if [ "${1:-}" = arm ]; then
+  if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    SUDO=""; [ "$(id -u)" != 0 ] && SUDO=sudo
+    $SUDO dpkg --add-architecture arm64
+  fi
+  PKGS=(g++-aarch64-linux-gnu qemu-user libpcre2-dev:arm64)
+fi
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -36,10 +36,12 @@ struct Isa {
   const KernelTable* (*get)();
 };
 
+#ifdef G2C_HAVE_X86_TABLES
 bool avx512_ok() {
   const auto& c = cpu_features();
   return c.avx512f && c.avx512bw && c.avx512vl && c.avx512vnni && c.avx2 && c.fma && c.f16c;
 }
+#endif
 
 // Best first.
 const Isa kIsas[] = {
