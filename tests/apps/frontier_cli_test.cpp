@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -125,13 +126,17 @@ TEST(FrontierCli, StoriesTableJsonSvg) {
     EXPECT_FALSE(row.at("continuation").get<std::string>().empty());
   }
   // Independent: llama-perplexity c392e50 on the same text and Q4_K_M recipe (goldens, commands in the README
-  // there): PPL(Q), mean KLD and same-top within 1%.
+  // there): PPL(Q), mean KLD and same-top within 1% with the CPU's kernels (Q8_0-rounded activations as
+  // llama.cpp's, 0.33% on mean KLD), within 2% with G2C_ISA=ref (f32 activations: 1.2% on mean KLD; see
+  // tests/model/data/kld/README.md for where the two tools round).
+  const char* isa = std::getenv("G2C_ISA");
+  const double tol = isa != nullptr && std::string(isa) == "ref" ? 0.02 : 0.01;
   const std::string gold = slurp_file(kKldDir + "/llama-kld-q4km.txt");
   for (const auto& [key, label, scale] :
        {std::tuple{"ppl", "Mean PPL(Q)                   :", 1.0}, std::tuple{"mean_kld", "Mean    KLD:", 1.0},
         std::tuple{"same_top", "Same top p:", 100.0}}) {
     const double want = number_after(gold, label);
-    EXPECT_NEAR(scale * rows[2].at(key).get<double>(), want, 0.01 * want) << key;
+    EXPECT_NEAR(scale * rows[2].at(key).get<double>(), want, tol * want) << key;
   }
   // F16 is all but the base: KLD at the noise floor of the 16-bit base file.
   EXPECT_LT(rows[1].at("mean_kld").get<double>(), 1e-4);
